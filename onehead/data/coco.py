@@ -1,0 +1,50 @@
+"""Mini-COCO-Det: `{split}/images/*.jpg` with `annotations/instances_{split}.json`.
+
+Categories come from the file (sorted by id) and map to contiguous labels 0..C-1.
+Crowd annotations are left out of training targets; COCOeval handles them at scoring.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+
+import torch
+from torchvision import tv_tensors
+
+from .common import TaskDataset, read_rgb
+from .validate import load_coco_json
+
+
+class CocoDetection(TaskDataset):
+    task = "det"
+
+    def __init__(self, root: str | Path, split: str, transform=None):
+        from pycocotools.coco import COCO
+
+        super().__init__(transform)
+        self.root = Path(root) / "mini_coco_det"
+        self.ann_file = self.root / "annotations" / f"instances_{split}.json"
+        load_coco_json(self.ann_file)  # clear errors before pycocotools sees it
+        with contextlib.redirect_stdout(io.StringIO()):
+            self.coco = COCO(str(self.ann_file))
+        self.image_dir = self.root / split / "images"
+        self.image_ids = sorted(self.coco.getImgIds())
+        cats = sorted(self.coco.loadCats(self.coco.getCatIds()), key=lambda c: c["id"])
+        self.category_ids = [c["id"] for c in cats]
+        self.class_names = tuple(c["name"] for c in cats)
+        self.label_of = {cid: i for i, cid in enumerate(self.category_ids)}
+
+    def __len__(self) -> int:
+        return len(self.image_ids)
+
+    def load(self, index: int):
+        info = self.coco.loadImgs(self.image_ids[index])[0]
+        image = read_rgb(self.image_dir / info["file_name"])
+        anns = [a for a in self.coco.loadAnns(self.coco.getAnnIds(imgIds=info["id"]))
+                if not a.get("iscrowd", 0)]
+        boxes = torch.tensor([[x, y, x + w, y + h] for x, y, w, h in (a["bbox"] for a in anns)],
+                             dtype=torch.float32).reshape(-1, 4)
+        labels = torch.tensor([self.label_of[a["category_id"]] for a in anns], dtype=torch.long)
+        box_tv = tv_tensors.BoundingBoxes(boxes, format="XYXY", canvas_size=tuple(image.shape[-2:]))
+        return image, {"boxes": box_tv, "labels": labels}

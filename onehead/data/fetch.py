@@ -1,0 +1,246 @@
+"""The download stage: fill `data/` from an offline mirror or the original public hosts.
+
+Both sources deliver exactly the files listed in the manifest (`relative/path  sha256`
+lines, as written by `sha256sum`), and every file's hash is verified before the stage
+succeeds. A mirror is a folder, a .tar/.tar.gz/.tgz/.zip archive, or an http(s) URL of
+either (a URL ending in '/' is read file by file). The official route reads the COCO
+val2017 images by URL, the VOC 2012 and imagenette2-160 archives as streams, and builds
+the two mini COCO annotation files from the official `instances_val2017.json`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tarfile
+import tempfile
+import urllib.request
+import zipfile
+from collections import defaultdict
+from pathlib import Path
+
+import yaml
+
+from ..io import write_json
+
+COCO_ANN = "mini_coco_det/annotations/instances_{split}.json"
+SOURCES_FILE = Path(__file__).with_name("sources.yaml")
+
+
+class DataError(ValueError):
+    """Data that cannot be used; the message names the file and the problem."""
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_manifest(path: str | Path) -> dict[str, str]:
+    """Map relative path -> sha256 from a `sha256sum` style file."""
+    entries = {}
+    for lineno, line in enumerate(Path(path).read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split(None, 1)
+        if len(parts) != 2 or len(parts[0]) != 64:
+            raise DataError(f"{path}:{lineno}: not a 'sha256  path' line: {line!r}")
+        entries[parts[1].strip().removeprefix("./")] = parts[0].lower()
+    return entries
+
+
+def select_subset(manifest: dict[str, str], subset: int) -> dict[str, str]:
+    """The first `subset` samples per split of each dataset (per class for Imagenette); 0 = all."""
+    if subset == 0:
+        return dict(manifest)
+    groups: dict[tuple, list[str]] = defaultdict(list)
+    for rel in sorted(manifest):
+        parts = rel.split("/")
+        if parts[0] == "mini_voc_seg" and parts[2] == "JPEGImages":
+            groups[("voc", parts[1])].append(rel)
+        elif parts[0] == "mini_coco_det" and parts[2:3] == ["images"]:
+            groups[("coco", parts[1])].append(rel)
+        elif parts[0] == "imagenette_160":
+            groups[("inet", parts[1], parts[2])].append(rel)
+    n_classes = max(1, len({k[2] for k in groups if k[0] == "inet"}))
+    chosen = {}
+    for key, rels in groups.items():
+        keep = rels[: max(1, subset // n_classes)] if key[0] == "inet" else rels[:subset]
+        for rel in keep:
+            chosen[rel] = manifest[rel]
+            if key[0] == "voc":
+                png = rel.replace("/JPEGImages/", "/SegmentationClass/").rsplit(".", 1)[0] + ".png"
+                chosen[png] = manifest[png]
+    for split in ("train", "val"):
+        ann = COCO_ANN.format(split=split)
+        if ann in manifest:
+            chosen[ann] = manifest[ann]
+    return chosen
+
+
+# ---------------------------------------------------------------- sources
+def _download(url: str, dest: Path) -> Path:
+    with urllib.request.urlopen(url, timeout=60) as resp, open(dest, "wb") as out:
+        shutil.copyfileobj(resp, out)
+    return dest
+
+
+def _extract(archive: Path, dest: Path) -> Path:
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as zf:
+            zf.extractall(dest)
+    else:
+        with tarfile.open(archive) as tf:
+            tf.extractall(dest, filter="data")
+    return _layout_root(dest)
+
+
+def _layout_root(folder: Path) -> Path:
+    """The folder holding the dataset folders (an archive may wrap them in one directory)."""
+    if any((folder / name).exists() for name in ("mini_voc_seg", "mini_coco_det", "imagenette_160")):
+        return folder
+    children = [c for c in folder.iterdir() if c.is_dir()]
+    if len(children) == 1:
+        return _layout_root(children[0])
+    raise DataError(f"{folder}: no mini_voc_seg / mini_coco_det / imagenette_160 folders in the mirror")
+
+
+def copy_from_mirror(mirror: str, files: dict[str, str], out_root: Path, workdir: Path) -> None:
+    """Copy `files` from a mirror folder, archive or URL into `out_root`."""
+    if mirror.startswith(("http://", "https://")):
+        if mirror.endswith("/"):
+            for rel in files:
+                dest = out_root / rel
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                _download(mirror + rel, dest)
+            return
+        local = _extract(_download(mirror, workdir / "mirror.archive"), workdir / "mirror")
+    else:
+        local = Path(mirror).expanduser()
+        if not local.exists():
+            raise DataError(f"{mirror}: mirror not found (set data.mirror or ONEHEAD_MIRROR)")
+        local = _layout_root(local) if local.is_dir() else _extract(local, workdir / "mirror")
+    for rel in files:
+        src = local / rel
+        if not src.is_file():
+            raise DataError(f"{src}: listed in the manifest but missing from the mirror")
+        dest = out_root / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dest)
+
+
+def _stream_members(url: str, wanted: dict[str, Path]) -> None:
+    """Extract the `wanted` members (archive name -> destination) from a tar stream."""
+    with urllib.request.urlopen(url, timeout=60) as resp, tarfile.open(fileobj=resp, mode="r|*") as tf:
+        for member in tf:
+            dest = wanted.get(member.name)
+            if dest is not None and member.isfile():
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                dest.write_bytes(tf.extractfile(member).read())
+    missing = [name for name, dest in wanted.items() if not dest.exists()]
+    if missing:
+        raise DataError(f"{url}: archive lacks {len(missing)} expected file(s), e.g. {missing[0]}")
+
+
+def fetch_official(files: dict[str, str], out_root: Path, sources: dict) -> None:
+    """Fetch `files` from the original hosts described by `sources` (see sources.yaml)."""
+    voc, inet, coco = {}, {}, []
+    for rel in files:
+        parts = rel.split("/")
+        if parts[0] == "mini_voc_seg":
+            voc[sources["voc"]["member"].format(kind=parts[2], name=parts[3])] = out_root / rel
+        elif parts[0] == "imagenette_160":
+            inet[sources["imagenette"]["member"].format(wnid=parts[2], name=parts[3])] = out_root / rel
+        elif parts[0] == "mini_coco_det" and parts[2] == "images":
+            coco.append(rel)
+    if voc:
+        _stream_members(sources["voc"]["url"], voc)
+    if inet:
+        _stream_members(sources["imagenette"]["url"], inet)
+    for rel in coco:
+        dest = out_root / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        _download(sources["coco"]["image_url"].format(name=Path(rel).name), dest)
+    if any(rel.startswith("mini_coco_det/annotations") for rel in files):
+        _build_coco_annotations(files, out_root, sources["coco"])
+
+
+def _build_coco_annotations(files: dict[str, str], out_root: Path, coco_src: dict) -> None:
+    """Write instances_{train,val}.json from the official val2017 file, filtered to our images."""
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = _download(coco_src["annotations_url"], Path(tmp) / "ann.zip")
+        with zipfile.ZipFile(archive) as zf:
+            full = json.loads(zf.read(coco_src["annotations_member"]))
+    keep_cats = set(coco_src["category_ids"])
+    for split in ("train", "val"):
+        names = {Path(r).name for r in files if r.startswith(f"mini_coco_det/{split}/images/")}
+        images = [im for im in full["images"] if im["file_name"] in names]
+        ids = {im["id"] for im in images}
+        anns = [a for a in full["annotations"] if a["image_id"] in ids and a["category_id"] in keep_cats]
+        cats = [c for c in full["categories"] if c["id"] in keep_cats]
+        mini = {"info": full.get("info", {}), "licenses": full.get("licenses", []),
+                "categories": cats, "images": images, "annotations": anns}
+        write_json(out_root / COCO_ANN.format(split=split), mini)
+
+
+def filter_coco_to_files(out_root: Path, files: dict[str, str]) -> None:
+    """Restrict the annotation files to the images present (used for subsets)."""
+    for split in ("train", "val"):
+        path = out_root / COCO_ANN.format(split=split)
+        if not path.exists():
+            continue
+        data = json.loads(path.read_text())
+        names = {Path(r).name for r in files if r.startswith(f"mini_coco_det/{split}/images/")}
+        data["images"] = [im for im in data["images"] if im["file_name"] in names]
+        ids = {im["id"] for im in data["images"]}
+        data["annotations"] = [a for a in data["annotations"] if a["image_id"] in ids]
+        path.write_text(json.dumps(data))
+
+
+def verify_hashes(out_root: Path, files: dict[str, str], skip: set[str] = frozenset()) -> None:
+    """Every file must exist with its manifest hash."""
+    for rel, expected in files.items():
+        if rel in skip:
+            continue
+        path = out_root / rel
+        if not path.is_file():
+            raise DataError(f"{path}: missing after download")
+        actual = sha256_of(path)
+        if actual != expected:
+            raise DataError(f"{path}: SHA-256 mismatch (manifest {expected[:12]}…, file {actual[:12]}…)")
+
+
+def load_sources(path: str | Path = SOURCES_FILE) -> dict:
+    return yaml.safe_load(Path(path).read_text())
+
+
+def download(out_root: str | Path, manifest_path: str | Path, source: str, mirror: str,
+             subset: int = 0, sources: dict | None = None) -> dict[str, str]:
+    """Build `out_root` atomically: fetch into a temporary folder, verify, validate, rename."""
+    from .validate import validate_data_root
+
+    out_root = Path(out_root)
+    manifest = read_manifest(manifest_path)
+    files = select_subset(manifest, subset)
+    out_root.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_root.parent, prefix=".download-") as tmp:
+        staging, work = Path(tmp) / "data", Path(tmp) / "work"
+        staging.mkdir()
+        work.mkdir()
+        if source == "mirror":
+            copy_from_mirror(mirror, files, staging, work)
+        else:
+            fetch_official(files, staging, sources or load_sources())
+        generated = {r for r in files if r.startswith("mini_coco_det/annotations")}
+        # Official annotations are rebuilt by us, so they are checked by content, not bytes.
+        verify_hashes(staging, files, skip=generated if source == "official" else set())
+        if subset:
+            filter_coco_to_files(staging, files)
+        validate_data_root(staging)
+        if out_root.exists():
+            shutil.rmtree(out_root)
+        staging.rename(out_root)
+    return files

@@ -1,0 +1,24 @@
+"""Joint train/eval transforms (torchvision.transforms.v2 moves boxes and masks with the image).
+
+Images come out as float in [0, 1] at `size`×`size`; the network normalises them itself.
+"""
+from __future__ import annotations
+
+import torch
+from torchvision.transforms import v2
+
+CROP_SCALE = {"seg": (0.35, 1.0), "det": (0.5, 1.0), "cls": (0.35, 1.0)}
+
+
+def train_transform(task: str, size: int) -> v2.Compose:
+    steps = [v2.RandomResizedCrop(size, scale=CROP_SCALE[task], antialias=True),
+             v2.RandomHorizontalFlip(),
+             v2.ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2),
+             v2.ToDtype(torch.float32, scale=True)]
+    if task == "det":
+        steps.append(v2.SanitizeBoundingBoxes(min_size=2))
+    return v2.Compose(steps)
+
+
+def eval_transform(size: int) -> v2.Compose:
+    return v2.Compose([v2.Resize((size, size), antialias=True), v2.ToDtype(torch.float32, scale=True)])

@@ -1,0 +1,140 @@
+"""Content checks of a data root: every problem is reported with the file that has it.
+
+COCO files must load with pycocotools and reference existing images with sane boxes;
+VOC masks must be palette PNGs of the image's size with values 0–20 or 255; Imagenette
+must have the same non-empty class folders in both splits and nothing else.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .fetch import DataError
+
+VOC_CLASSES = 21
+VOC_VOID = 255
+COCO_KEYS = ("images", "annotations", "categories")
+
+
+def check_image(path: Path) -> tuple[int, int]:
+    """Fully decode an image; return (width, height) or raise naming the file."""
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return im.size
+    except Exception as err:  # PIL raises many types for bad files
+        raise DataError(f"{path}: not a readable image ({err})") from None
+
+
+def check_mask(mask_path: Path, image_size: tuple[int, int]) -> None:
+    try:
+        with Image.open(mask_path) as im:
+            im.load()
+            mode, size, values = im.mode, im.size, np.unique(np.asarray(im))
+    except Exception as err:
+        raise DataError(f"{mask_path}: not a readable mask ({err})") from None
+    if mode != "P":
+        raise DataError(f"{mask_path}: mask must be a palette ('P') PNG, got mode {mode}")
+    if size != image_size:
+        raise DataError(f"{mask_path}: mask size {size} differs from its image size {image_size}")
+    bad = [int(v) for v in values if v >= VOC_CLASSES and v != VOC_VOID]
+    if bad:
+        raise DataError(f"{mask_path}: mask values {bad} outside 0–{VOC_CLASSES - 1} and {VOC_VOID}")
+
+
+def validate_voc(root: Path) -> None:
+    for split in ("train", "val"):
+        images = sorted((root / split / "JPEGImages").glob("*"))
+        if not images:
+            raise DataError(f"{root / split / 'JPEGImages'}: no images")
+        for img in images:
+            mask = root / split / "SegmentationClass" / f"{img.stem}.png"
+            if not mask.is_file():
+                raise DataError(f"{img}: no mask {mask}")
+            check_mask(mask, check_image(img))
+
+
+def load_coco_json(path: Path) -> dict:
+    """Parse and check a COCO instances file; returns the raw dict."""
+    import json
+
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DataError(f"{path}: annotation file not found") from None
+    except json.JSONDecodeError as err:
+        raise DataError(f"{path}: malformed JSON ({err})") from None
+    missing = [k for k in COCO_KEYS if k not in data]
+    if missing:
+        raise DataError(f"{path}: COCO JSON lacks key(s) {missing}")
+    cat_ids = {c["id"] for c in data["categories"]}
+    image_ids = {im["id"] for im in data["images"]}
+    for ann in data["annotations"]:
+        for key in ("image_id", "category_id", "bbox"):
+            if key not in ann:
+                raise DataError(f"{path}: annotation {ann.get('id')} lacks '{key}'")
+        if ann["category_id"] not in cat_ids:
+            raise DataError(f"{path}: annotation {ann.get('id')} has category_id {ann['category_id']} "
+                            f"not in categories {sorted(cat_ids)}")
+        if ann["image_id"] not in image_ids:
+            raise DataError(f"{path}: annotation {ann.get('id')} points at missing image id {ann['image_id']}")
+        x, y, w, h = ann["bbox"]
+        if w <= 0 or h <= 0:
+            raise DataError(f"{path}: annotation {ann.get('id')} has a bbox of non-positive size {ann['bbox']}")
+    return data
+
+
+def validate_coco(root: Path) -> None:
+    from pycocotools.coco import COCO
+
+    for split in ("train", "val"):
+        ann_path = root / "annotations" / f"instances_{split}.json"
+        data = load_coco_json(ann_path)
+        with contextlib.redirect_stdout(io.StringIO()):
+            COCO(str(ann_path))  # must also load with pycocotools
+        for im in data["images"]:
+            img_path = root / split / "images" / im["file_name"]
+            if not img_path.is_file():
+                raise DataError(f"{ann_path}: image {im['file_name']} not found in {img_path.parent}")
+            size = check_image(img_path)
+            if size != (im["width"], im["height"]):
+                raise DataError(f"{img_path}: size {size} differs from its annotation "
+                                f"({im['width']}, {im['height']}) in {ann_path}")
+
+
+def validate_imagenette(root: Path) -> None:
+    class_sets = {}
+    for split in ("train", "val"):
+        split_dir = root / split
+        if not split_dir.is_dir():
+            raise DataError(f"{split_dir}: missing split folder")
+        for entry in split_dir.iterdir():
+            if not entry.is_dir():
+                raise DataError(f"{entry}: unexpected file among class folders")
+            files = list(entry.iterdir())
+            if not files:
+                raise DataError(f"{entry}: empty class folder")
+            for f in files:
+                check_image(f)
+        class_sets[split] = sorted(p.name for p in split_dir.iterdir())
+    if class_sets["train"] != class_sets["val"]:
+        extra = set(class_sets["train"]) ^ set(class_sets["val"])
+        raise DataError(f"{root}: train and val class folders differ: {sorted(extra)}")
+    if len(class_sets["train"]) < 2:
+        raise DataError(f"{root}: need at least 2 class folders, found {len(class_sets['train'])}")
+
+
+def validate_data_root(root: str | Path, tasks: tuple[str, ...] = ("seg", "det", "cls")) -> None:
+    """Validate each task's dataset under `root` (SPEC §1 layout)."""
+    root = Path(root)
+    checks = {"seg": (validate_voc, "mini_voc_seg"), "det": (validate_coco, "mini_coco_det"),
+              "cls": (validate_imagenette, "imagenette_160")}
+    for task in tasks:
+        check, folder = checks[task]
+        if not (root / folder).is_dir():
+            raise DataError(f"{root / folder}: dataset folder missing")
+        check(root / folder)

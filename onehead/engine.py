@@ -1,0 +1,72 @@
+"""Training and evaluation loops; both return plain dicts of numbers."""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+import torch
+from torch.utils.data import DataLoader
+
+from .data.common import collate
+from .runtime import progress
+from .tasks import TASKS
+
+
+def to_device(batch: dict, device) -> dict:
+    return {k: (v.to(device) if torch.is_tensor(v) else
+                [t.to(device) for t in v] if k in ("boxes", "labels") else v) for k, v in batch.items()}
+
+
+def set_train_mode(model, frozen_bn: bool) -> None:
+    """model.train(), but BatchNorm of frozen parts (and all BN if `frozen_bn`) stays in eval mode."""
+    model.train()
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            params_frozen = not any(p.requires_grad for p in module.parameters())
+            if frozen_bn or params_frozen:
+                module.eval()
+
+
+def train_one_epoch(model, loader, task: str, strategy, optimizer, scheduler, device, step: int,
+                    frozen_bn: bool, desc: str, after_step=None) -> tuple[dict[str, float], int]:
+    """One pass over `loader`; returns mean loss terms and the new global step."""
+    set_train_mode(model, frozen_bn)
+    sums, count = defaultdict(float), 0
+    bar = progress(loader, desc)
+    for batch in bar:
+        batch = to_device(batch, device)
+        out = model(batch["image"])
+        terms = dict(TASKS[task].loss(out, batch, model.layout))
+        for old_task, old_batch, weight in strategy.extra_batches(step):
+            old_batch = to_device(old_batch, device)
+            old_out = model(old_batch["image"])
+            for name, value in TASKS[old_task].loss(old_out, old_batch, model.layout).items():
+                terms[f"replay_{name}"] = weight * value
+        terms.update(strategy.extra_loss(model, batch, out))
+        loss = sum(terms.values())
+        if not math.isfinite(loss.item()):
+            raise FloatingPointError(f"{desc}: loss became {loss.item()} at step {step} ({ {k: float(v) for k, v in terms.items()} })")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        if after_step is not None:
+            after_step()
+        step += 1
+        count += 1
+        sums["loss"] += loss.item()
+        for name, value in terms.items():
+            sums[name] += float(value.detach())
+        bar.set_postfix(loss=f"{sums['loss'] / count:.3f}")
+    return {k: v / max(count, 1) for k, v in sums.items()}, step
+
+
+@torch.no_grad()
+def evaluate(model, task: str, dataset, device, batch_size: int = 8, max_det: int = 100) -> dict[str, float]:
+    """The SPEC §4 metric of `task` on `dataset` (which must use the eval transform)."""
+    model.eval()
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate)
+    loader = progress(loader, f"eval {task}")
+    if task == "det":
+        return TASKS[task].evaluate(model, loader, dataset, device, max_det=max_det)
+    return TASKS[task].evaluate(model, loader, dataset, device)

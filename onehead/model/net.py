@@ -1,0 +1,61 @@
+"""OneHeadNet = backbone → FPN neck → one head; `split_outputs` hands each task its channels."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .backbone import build_backbone
+from .head import ChannelLayout, OneHead
+from .neck import FPNLayer
+
+# Input normalisation each backbone was trained with (inputs arrive in [0, 1]).
+NORMALISATION = {"efficientnet_lite0": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+                 "mobilenet_v3_small": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))}
+STRIDE = 8
+
+
+class OneHeadNet(nn.Module):
+    def __init__(self, backbone: str, pretrained: bool, neck_channels: int, head_channels: int,
+                 layout: ChannelLayout):
+        super().__init__()
+        self.backbone = build_backbone(backbone, pretrained)
+        self.neck = FPNLayer(self.backbone.out_channels, neck_channels)
+        self.head = OneHead(neck_channels, head_channels, layout)
+        self.layout = layout
+        mean, std = NORMALISATION[backbone]
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """Neck output at stride 8 (used by feature distillation)."""
+        # channels_last makes the depthwise convolutions markedly faster on CPU
+        x = ((images - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
+        return self.neck(self.backbone(x))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """One tensor B × layout.total × H/8 × W/8 carrying every task's outputs."""
+        return self.head(self.features(images))
+
+
+def split_outputs(out: torch.Tensor, layout: ChannelLayout, image_size: tuple[int, int] | None = None) -> dict:
+    """Per-task views of the head output; seg logits upsampled to `image_size` if given."""
+    sl = layout.slices
+    seg = out[:, sl["seg"]]
+    if image_size is not None:
+        seg = F.interpolate(seg, size=image_size, mode="bilinear", align_corners=False)
+    return {"det_heatmap": out[:, sl["det_heatmap"]], "det_box": out[:, sl["det_box"]],
+            "seg": seg, "cls": out[:, sl["cls"]].mean(dim=(2, 3))}
+
+
+def build_model(model_params: dict, classes: dict[str, list[str]]) -> OneHeadNet:
+    layout = ChannelLayout(len(classes["det"]), len(classes["seg"]), len(classes["cls"]))
+    model = OneHeadNet(model_params["backbone"], model_params["pretrained"],
+                       model_params["neck_channels"], model_params["head_channels"], layout)
+    return model.to(memory_format=torch.channels_last)
+
+
+def count_parameters(model: OneHeadNet) -> dict[str, int]:
+    parts = {name: sum(p.numel() for p in getattr(model, name).parameters())
+             for name in ("backbone", "neck", "head")}
+    return {"total": sum(parts.values()), **parts}

@@ -1,0 +1,57 @@
+"""Process set-up shared by the stage scripts: seeding, threads, device, progress bars."""
+from __future__ import annotations
+
+import ctypes
+import os
+import random
+import sys
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch; return a torch generator for data shuffling."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def configure_threads(threads: int) -> None:
+    """Use `threads` intra-op threads, or every core when 0; keep freed memory for reuse."""
+    torch.set_num_threads(threads or os.cpu_count() or 1)
+    keep_freed_memory()
+
+
+def keep_freed_memory() -> None:
+    """Stop glibc from returning big activation buffers to the OS after every step.
+
+    By default each large tensor is mmap'ed and unmapped again, so every training step
+    pays page faults in the kernel; on a 2-core CPU that was a third of the time.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc (e.g. musl): nothing to tune
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    libc.mallopt(m_mmap_threshold, 1 << 30)
+    libc.mallopt(m_trim_threshold, 1 << 30)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("train.device is 'cuda' but no CUDA device is available; use 'auto' or 'cpu'")
+    return torch.device(name)
+
+
+def progress(iterable, desc: str, total: int | None = None, **kw):
+    """A tqdm bar on a terminal; a few plain lines when output is a log (CI, dvc)."""
+    interactive = sys.stderr.isatty()
+    return tqdm(iterable, desc=desc, total=total, leave=False, dynamic_ncols=True,
+                disable=not interactive, **kw)

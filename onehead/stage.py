@@ -1,0 +1,152 @@
+"""`run_stage`: the one training stage behind stage1_seg / stage2_det / stage3_cls.
+
+Loads the previous stage's checkpoint (or builds the pretrained model for stage 1),
+trains only on this stage's dataset through the strategy hooks, evaluates every task
+learned so far on val, and writes the checkpoint, metrics JSON and per-epoch log.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from . import config
+from .checkpoint import check_compatible, load_checkpoint, model_from_checkpoint, save_checkpoint
+from .data import build_dataset, class_names
+from .data.common import collate
+from .data.transforms import eval_transform, train_transform
+from .engine import evaluate, train_one_epoch
+from .io import read_json, write_json, write_text
+from .memory import build_task_memory
+from .model.net import build_model
+from .runtime import configure_threads, pick_device, seed_everything
+from .strategies import StageContext, build_strategy
+from .tasks import TASK_ORDER
+
+PREVIOUS = {"stage2_det": "stage1_seg", "stage3_cls": "stage2_det"}
+
+
+def set_trainable(model, task: str, trainable: str) -> callable | None:
+    """Choose which weights train; returns a hook restoring other tasks' output rows if needed."""
+    for name, p in model.named_parameters():
+        part = name.split(".")[0]
+        p.requires_grad_(trainable == "all" or (trainable == "neck_head" and part in ("neck", "head"))
+                         or (trainable == "head" and part == "head"))
+    if trainable != "task_slice":
+        return None
+    conv = model.head.out_conv
+    for p in model.parameters():
+        p.requires_grad_(False)
+    conv.weight.requires_grad_(True)
+    conv.bias.requires_grad_(True)
+    keep = torch.ones(conv.out_channels, dtype=torch.bool)
+    keep[model.layout.task_slices[task]] = False
+    frozen_w, frozen_b = conv.weight.detach()[keep].clone(), conv.bias.detach()[keep].clone()
+
+    def restore_other_rows():  # other tasks' output channels stay exactly as they were
+        with torch.no_grad():
+            conv.weight[keep] = frozen_w
+            conv.bias[keep] = frozen_b
+    return restore_other_rows
+
+
+def make_optimizer(model, stage_params: dict, weight_decay: float, total_steps: int):
+    backbone = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith("backbone.")]
+    rest = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("backbone.")]
+    lr = stage_params["lr"]
+    groups = [{"params": rest, "lr": lr}]
+    if backbone:
+        groups.append({"params": backbone, "lr": lr * stage_params["backbone_lr_scale"]})
+    optimizer = torch.optim.AdamW(groups, weight_decay=weight_decay)
+    warmup = min(50, max(1, total_steps // 10))
+
+    def warmup_cosine(s: int) -> float:
+        return min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, total_steps) / max(total_steps, 1)))
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine)
+
+
+def evaluate_learned(model, learned: list[str], image_size: dict, data_root, device, split: str = "val",
+                     max_det: int = 100) -> dict:
+    """Metrics of every learned task on `split`, each at its own training resolution."""
+    return {task: evaluate(model, task, build_dataset(task, data_root, split, eval_transform(image_size[task])),
+                           device, max_det=max_det) for task in learned}
+
+
+def _tsv(rows: list[dict]) -> str:
+    fields = list(dict.fromkeys(k for row in rows for k in row))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields, delimiter="\t", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def run_stage(stage: str, params_path: str = "params.yaml", models_dir: str = "models",
+              metrics_dir: str = "metrics", plots_dir: str = "plots") -> dict:
+    params = config.load_params(params_path)
+    task, sp, tp = config.STAGE_TASK[stage], params[stage], params["train"]
+    configure_threads(tp["threads"])
+    device = pick_device(tp["device"])
+    generator = seed_everything(tp["seed"])
+    root = params["data"]["root"]
+
+    if stage in PREVIOUS:
+        prev_path = Path(models_dir) / f"{PREVIOUS[stage]}.pt"
+        ckpt = load_checkpoint(prev_path)
+        check_compatible(ckpt, params["model"], prev_path)
+        model = model_from_checkpoint(ckpt, prev_path)
+        classes, learned, memory = ckpt["classes"], list(ckpt["learned"]), dict(ckpt["memory"])
+        image_size, train_time = dict(ckpt["image_size"]), dict(ckpt["train_time_s"])
+    else:
+        classes = read_json(Path(root) / "classes.json", "class list (run the download stage)")
+        model = build_model(params["model"], classes)
+        learned, memory, image_size, train_time = [], {}, {}, {}
+    model.to(device)
+
+    size = sp["image_size"]
+    train_set = build_dataset(task, root, "train", train_transform(task, size))
+    loader = DataLoader(train_set, batch_size=sp["batch_size"], shuffle=True, generator=generator,
+                        collate_fn=collate, drop_last=len(train_set) > sp["batch_size"])
+    after_step = set_trainable(model, task, sp["trainable"])
+    strategy = build_strategy(params["strategy"]) if learned else build_strategy({**params["strategy"], "names": ["naive"]})
+    ctx = StageContext(task=task, learned=learned, memory=memory, device=device, seed=tp["seed"])
+    strategy.before_stage(model, ctx)
+    total_steps = sp["epochs"] * len(loader)
+    optimizer, scheduler = make_optimizer(model, sp, tp["weight_decay"], total_steps)
+    frozen_bn = tp["freeze_bn"] and bool(learned)
+    image_size[task] = size
+    now_learned = learned + [task]
+
+    train_rows, val_rows, step, start = [], [], 0, time.time()
+    for epoch in range(1, sp["epochs"] + 1):
+        losses, step = train_one_epoch(model, loader, task, strategy, optimizer, scheduler, device, step,
+                                       frozen_bn, f"{stage} epoch {epoch}/{sp['epochs']}", after_step)
+        train_rows.append({"epoch": epoch, **{k: round(v, 5) for k, v in losses.items()}})
+        line = " ".join(f"{k}={v:.4f}" for k, v in losses.items())
+        if epoch % sp["eval_every"] == 0 or epoch == sp["epochs"]:
+            val = evaluate_learned(model, now_learned, image_size, root, device, max_det=tp["det_max_per_image"])
+            val_rows.append({"epoch": epoch, **{f"val_{m}": round(v, 5) for t in now_learned for m, v in val[t].items()}})
+            line += " " + " ".join(f"{k}={v:.4f}" for k, v in val_rows[-1].items() if k != "epoch")
+        print(f"[{stage}] epoch {epoch}/{sp['epochs']} {line}", flush=True)
+    train_time[stage] = round(time.time() - start, 1)
+    strategy.after_stage(model, ctx)
+
+    final = evaluate_learned(model, now_learned, image_size, root, device, max_det=tp["det_max_per_image"])
+    memory[task] = build_task_memory(model, build_dataset(task, root, "train"),
+                                     build_dataset(task, root, "train", eval_transform(size)), task,
+                                     params["memory"], size, tp["seed"], device)
+    metrics = {"stage": stage, **final, "train_time_s": train_time[stage], "epochs": sp["epochs"]}
+    save_checkpoint(Path(models_dir) / f"{stage}.pt", model.cpu(), stage=stage, model_params=params["model"],
+                    classes=classes, learned=now_learned, image_size=image_size, memory=memory,
+                    strategy=strategy.state_dict(), params=params, metrics=metrics, train_time_s=train_time)
+    write_json(Path(metrics_dir) / f"{stage}.json", metrics)
+    write_text(Path(plots_dir) / stage / "train.tsv", _tsv(train_rows))
+    write_text(Path(plots_dir) / stage / "val.tsv", _tsv(val_rows))
+    summary = ", ".join(f"{t}.{m}={v:.4f}" for t in TASK_ORDER if t in final for m, v in final[t].items())
+    print(f"[{stage}] done in {train_time[stage]:.0f}s: {summary}", flush=True)
+    return metrics

@@ -1,0 +1,25 @@
+"""Learning without Forgetting (Li & Hoiem, 2016): keep old tasks' outputs on the new images.
+
+The model at the start of the stage is the teacher; on every current batch the old tasks'
+channels (softened seg logits per pixel, detection heatmap and boxes, cls logits) are
+pulled towards the teacher's.
+"""
+from __future__ import annotations
+
+from .base import Strategy
+from .distill import frozen_copy, task_distillation
+
+
+class LwF(Strategy):
+    name = "lwf"
+
+    def before_stage(self, model, ctx):
+        self.old_tasks = list(ctx.learned)
+        self.teacher = frozen_copy(model) if self.old_tasks else None
+
+    def extra_loss(self, model, batch, out):
+        if self.teacher is None or self.params["lwf_weight"] == 0:
+            return {}
+        teacher_out = self.teacher(batch["image"])
+        T, w = self.params["lwf_temperature"], self.params["lwf_weight"]
+        return {f"lwf_{t}": w * task_distillation(out, teacher_out, model.layout, t, T) for t in self.old_tasks}

@@ -1,0 +1,36 @@
+"""Semantic segmentation: cross-entropy on upsampled logits; mIoU at each mask's original size."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..data.voc import IGNORE_INDEX
+from ..metrics import confusion_matrix, miou_from_confusion
+from ..model.net import split_outputs
+
+METRICS = ("miou",)
+
+
+def loss(out: torch.Tensor, batch: dict, layout) -> dict[str, torch.Tensor]:
+    logits = split_outputs(out, layout, image_size=batch["image"].shape[-2:])["seg"]
+    return {"seg_ce": F.cross_entropy(logits, batch["mask"], ignore_index=IGNORE_INDEX)}
+
+
+@torch.no_grad()
+def evaluate(model, loader, dataset, device) -> dict[str, float]:
+    n = model.layout.seg_classes
+    conf = np.zeros((n, n), dtype=np.int64)
+    for batch in loader:
+        logits = split_outputs(model(batch["image"].to(device)), model.layout)["seg"]
+        for logit, index in zip(logits, batch["index"]):
+            gt = dataset.original_mask(index)
+            up = F.interpolate(logit[None], size=gt.shape, mode="bilinear", align_corners=False)
+            conf += confusion_matrix(up[0].argmax(0).cpu().numpy(), gt, n, IGNORE_INDEX)
+    return {"miou": miou_from_confusion(conf)[0]}
+
+
+def predict(out: torch.Tensor, layout, orig_size: tuple[int, int]) -> np.ndarray:
+    """Class-index mask at the original size for one image's head output (1×C×h×w)."""
+    logits = split_outputs(out, layout)["seg"]
+    return F.interpolate(logits, size=orig_size, mode="bilinear", align_corners=False)[0].argmax(0).cpu().numpy()

@@ -1,0 +1,120 @@
+"""End to end: the tiny profile through `dvc repro`, caching, determinism and the grader CLI."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO, require_mirror
+
+pytestmark = pytest.mark.slow
+SCHEMA = {"final", "baseline", "drop_rel_pct", "drop_abs", "pass", "params", "latency_ms", "train_time_s"}
+
+
+def run(cmd, cwd, check=True):
+    env = {**os.environ, "PYTHONPATH": str(cwd)}
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{cmd} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def set_param(workdir, section, key, value):
+    path = workdir / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    params[section][key] = value
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """A copy of the working tree with the tiny profile applied and `dvc repro` run once."""
+    mirror = require_mirror()
+    dest = tmp_path_factory.mktemp("repo")
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                            capture_output=True, text=True, check=True).stdout.split()
+    for rel in listed:
+        src = REPO / rel
+        if src.is_file() and not rel.startswith(("data/", "models/", "metrics/", "plots/")) and rel != "dvc.lock":
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    run(["git", "init", "-q"], dest)
+    run([sys.executable, "-m", "onehead.config", "profiles/tiny.yaml"], dest)
+    set_param(dest, "data", "mirror", str(mirror))
+    run(["dvc", "repro"], dest)
+    return dest
+
+
+def read(workdir, rel):
+    return json.loads((workdir / rel).read_text())
+
+
+def test_repro_writes_every_output(workdir):
+    for rel in ("models/stage1_seg.pt", "models/stage2_det.pt", "models/stage3_cls.pt", "report.md",
+                "plots/report/loss_curves.png", "plots/report/forgetting.png", "dvc.lock"):
+        assert (workdir / rel).is_file(), rel
+    s1, s2, s3 = (read(workdir, f"metrics/{s}.json") for s in ("stage1_seg", "stage2_det", "stage3_cls"))
+    assert set(s1) == {"stage", "seg", "train_time_s", "epochs"}
+    assert set(s2) >= {"seg", "det"} and set(s3) >= {"seg", "det", "cls"}
+    ev = read(workdir, "metrics/evaluate.json")
+    assert set(ev) == SCHEMA
+    # the evaluate stage re-scores the last checkpoint: it must agree with stage 3's own numbers
+    assert ev["final"]["miou"] == pytest.approx(s3["seg"]["miou"]) and ev["final"]["top1"] == s3["cls"]["top1"]
+    assert ev["baseline"]["miou"] == s1["seg"]["miou"] and ev["baseline"]["map"] == s2["det"]["map"]
+    assert ev["params"]["total"] < 8_000_000 and ev["latency_ms"]["cpu_512"] > 0
+    report = (workdir / "report.md").read_text()
+    for link in ("plots/report/loss_curves.png", "plots/report/forgetting.png"):
+        assert f"]({link})" in report
+
+
+def test_dvc_metrics_and_plots_commands_work(workdir):
+    shown = run(["dvc", "metrics", "show", "--json"], workdir).stdout
+    assert "evaluate.json" in shown and "stage1_seg.json" in shown
+    run(["dvc", "plots", "show", "-o", "plots_html"], workdir)
+    assert (workdir / "plots_html" / "index.html").is_file()
+
+
+def test_strategy_change_reruns_stage2_onward_only(workdir):
+    assert "up to date" in run(["dvc", "status"], workdir).stdout
+    set_param(workdir, "strategy", "names", ["ewc"])
+    status = run(["dvc", "status"], workdir).stdout
+    assert "stage2_det" in status and "stage3_cls" in status
+    assert "stage1_seg" not in status and "download" not in status
+    out = run(["dvc", "repro"], workdir).stdout
+    assert "Stage 'stage1_seg' didn't change, skipping" in out
+    assert "Running stage 'stage2_det'" in out
+
+
+def test_same_seed_same_metrics_other_seed_differs(workdir):
+    first = (workdir / "metrics/stage1_seg.json").read_text()
+    run(["dvc", "repro", "-f", "-s", "stage1_seg"], workdir)
+    assert json.loads((workdir / "metrics/stage1_seg.json").read_text())["seg"] == json.loads(first)["seg"]
+    set_param(workdir, "train", "seed", 1)
+    run(["dvc", "repro", "-s", "stage1_seg"], workdir)
+    assert json.loads((workdir / "metrics/stage1_seg.json").read_text())["seg"] != json.loads(first)["seg"]
+    set_param(workdir, "train", "seed", 0)
+    run(["dvc", "repro"], workdir)
+
+
+def test_grader_cli_on_full_and_single_task_roots(workdir, tmp_path):
+    cli = [sys.executable, "stages/evaluate.py", "--weights", "models/stage3_cls.pt"]
+    out = tmp_path / "all.json"
+    printed = run(cli + ["--dataroot", "data", "--tasks", "all", "--out", str(out)], workdir).stdout
+    scores = json.loads(out.read_text())
+    assert {"seg", "det", "cls"} <= set(scores) and "miou" in printed
+    stage3 = read(workdir, "metrics/stage3_cls.json")
+    assert scores["cls"]["top1"] == stage3["cls"]["top1"]
+    only_seg = tmp_path / "only_seg"
+    shutil.copytree(workdir / "data" / "mini_voc_seg", only_seg / "mini_voc_seg")
+    (only_seg / "mini_voc_seg" / "test").symlink_to(only_seg / "mini_voc_seg" / "val")
+    proc = run(cli + ["--data_root", str(only_seg), "--split", "test", "--out", str(tmp_path / "s.json")], workdir)
+    assert set(json.loads((tmp_path / "s.json").read_text())) == {"weights", "data_root", "split", "seg"}
+    assert "no det data" in proc.stderr
+    bad = run(cli + ["--data_root", str(only_seg), "--tasks", "det"], workdir, check=False)
+    assert bad.returncode == 2 and "no data for task(s) ['det']" in bad.stderr
+    bad = run(cli + ["--tasks", "depth"], workdir, check=False)
+    assert bad.returncode == 2 and "unknown task" in bad.stderr
