@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,9 +14,17 @@ from .data.fetch import DataError
 USER_ERRORS = (config.ConfigError, DataError, CheckpointError, FileNotFoundError)
 
 
+def _interrupt_on_sigterm(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 @contextmanager
 def user_errors(what: str):
-    """Print `error: …` instead of a traceback for problems with the user's inputs; exit 2."""
+    """Print `error: …` instead of a traceback for problems with the user's inputs; exit 2.
+
+    SIGTERM is turned into KeyboardInterrupt so temporary files are cleaned up as on Ctrl-C.
+    """
+    signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
     try:
         yield
     except KeyboardInterrupt:

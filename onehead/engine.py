@@ -35,7 +35,10 @@ def train_one_epoch(model, loader, task: str, strategy, optimizer, scheduler, de
     bar = progress(loader, desc)
     for batch in bar:
         batch = to_device(batch, device)
-        out = model(batch["image"])
+        feats = model.backbone_features(batch["image"])
+        if model.backbone_frozen():  # strategies' frozen teachers share this backbone: reuse its pass
+            batch["backbone_features"] = feats
+        out = model(batch["image"], backbone_feats=feats)
         terms = dict(TASKS[task].loss(out, batch, model.layout))
         for old_task, old_batch, weight in strategy.extra_batches(step):
             old_batch = to_device(old_batch, device)

@@ -122,21 +122,23 @@ def run_stage(stage: str, params_path: str = "params.yaml", models_dir: str = "m
     image_size[task] = size
     now_learned = learned + [task]
 
+    evaluate_now = lambda: evaluate_learned(model, now_learned, image_size, root, device,  # noqa: E731
+                                            max_det=tp["det_max_per_image"])
     train_rows, val_rows, step, start = [], [], 0, time.time()
+    final = evaluate_now() if sp["epochs"] == 0 else None
     for epoch in range(1, sp["epochs"] + 1):
         losses, step = train_one_epoch(model, loader, task, strategy, optimizer, scheduler, device, step,
                                        frozen_bn, f"{stage} epoch {epoch}/{sp['epochs']}", after_step)
         train_rows.append({"epoch": epoch, **{k: round(v, 5) for k, v in losses.items()}})
         line = " ".join(f"{k}={v:.4f}" for k, v in losses.items())
         if epoch % sp["eval_every"] == 0 or epoch == sp["epochs"]:
-            val = evaluate_learned(model, now_learned, image_size, root, device, max_det=tp["det_max_per_image"])
-            val_rows.append({"epoch": epoch, **{f"val_{m}": round(v, 5) for t in now_learned for m, v in val[t].items()}})
+            final = evaluate_now()  # the last epoch is always evaluated: its scores are the stage's
+            val_rows.append({"epoch": epoch, **{f"val_{m}": round(v, 5) for t in now_learned for m, v in final[t].items()}})
             line += " " + " ".join(f"{k}={v:.4f}" for k, v in val_rows[-1].items() if k != "epoch")
-        print(f"[{stage}] epoch {epoch}/{sp['epochs']} {line}", flush=True)
+        print(f"[{stage}] epoch {epoch}/{sp['epochs']} ({time.time() - start:.0f}s) {line}", flush=True)
     train_time[stage] = round(time.time() - start, 1)
     strategy.after_stage(model, ctx)
 
-    final = evaluate_learned(model, now_learned, image_size, root, device, max_det=tp["det_max_per_image"])
     memory[task] = build_task_memory(model, build_dataset(task, root, "train"),
                                      build_dataset(task, root, "train", eval_transform(size)), task,
                                      params["memory"], size, tp["seed"], device)

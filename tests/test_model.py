@@ -47,7 +47,7 @@ def test_parameter_budget(model):
     counts = count_parameters(model)
     assert counts["total"] == counts["backbone"] + counts["neck"] + counts["head"]
     assert counts["total"] < 6_000_000
-    assert 3_000_000 < counts["backbone"] < 3_600_000  # Lite0 without its 1280-ch head and classifier
+    assert 2_900_000 < counts["backbone"] < 3_000_000  # Lite0 without its 1280-ch conv head and classifier
 
 
 def _imagenette_accuracy(net) -> float:

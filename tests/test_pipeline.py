@@ -118,3 +118,46 @@ def test_grader_cli_on_full_and_single_task_roots(workdir, tmp_path):
     assert bad.returncode == 2 and "no data for task(s) ['det']" in bad.stderr
     bad = run(cli + ["--tasks", "depth"], workdir, check=False)
     assert bad.returncode == 2 and "unknown task" in bad.stderr
+
+
+def test_predict_draws_one_png_per_image(workdir, tmp_path):
+    images = sorted((workdir / "data" / "mini_coco_det" / "val" / "images").glob("*.jpg"))[:2]
+    proc = run([sys.executable, "-m", "onehead.predict", "--weights", "models/stage3_cls.pt",
+                *map(str, images), "--out", str(tmp_path / "pred")], workdir)
+    from PIL import Image
+    for img in images:
+        png = tmp_path / "pred" / f"{img.stem}.png"
+        with Image.open(png) as im:
+            assert im.size[0] > 600 and im.size[1] > 200
+    assert proc.stdout.count("class:") == 2
+    bad = run([sys.executable, "-m", "onehead.predict", "--weights", "models/nope.pt", str(images[0])], workdir,
+              check=False)
+    assert bad.returncode == 2 and "checkpoint not found" in bad.stderr
+
+
+def test_interrupted_stage_leaves_previous_outputs_intact(workdir):
+    import signal
+    import time
+
+    ckpt = workdir / "models" / "stage1_seg.pt"
+    before = ckpt.read_bytes()
+    metrics_before = (workdir / "metrics" / "stage1_seg.json").read_text()
+    set_param(workdir, "stage1_seg", "epochs", 200)
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            proc = subprocess.Popen([sys.executable, "stages/stage1_seg.py"], cwd=workdir, text=True,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    env={**os.environ, "PYTHONPATH": str(workdir)})
+            line = proc.stdout.readline()  # first epoch done: now mid-training
+            assert "epoch 1/200" in line, line + proc.stderr.read()
+            time.sleep(0.3)
+            proc.send_signal(sig)
+            _, err = proc.communicate(timeout=120)
+            assert proc.returncode == 130 and "interrupted" in err
+            assert ckpt.read_bytes() == before
+            assert (workdir / "metrics" / "stage1_seg.json").read_text() == metrics_before
+            assert not list((workdir / "models").glob(".*tmp")) and not list((workdir / "metrics").glob(".*tmp"))
+    finally:
+        set_param(workdir, "stage1_seg", "epochs", 1)
+    out = run(["dvc", "repro"], workdir).stdout
+    assert "didn't change, skipping" in out

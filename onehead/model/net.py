@@ -27,15 +27,22 @@ class OneHeadNet(nn.Module):
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
 
-    def features(self, images: torch.Tensor) -> torch.Tensor:
-        """Neck output at stride 8 (used by feature distillation)."""
+    def backbone_features(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """Backbone maps at strides 8/16/32 of [0, 1] images."""
         # channels_last makes the depthwise convolutions markedly faster on CPU
         x = ((images - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
-        return self.neck(self.backbone(x))
+        return self.backbone(x)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
+    def features(self, images: torch.Tensor, backbone_feats: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """Neck output at stride 8; pass `backbone_feats` to reuse an earlier backbone pass."""
+        return self.neck(backbone_feats if backbone_feats is not None else self.backbone_features(images))
+
+    def forward(self, images: torch.Tensor, backbone_feats: list[torch.Tensor] | None = None) -> torch.Tensor:
         """One tensor B × layout.total × H/8 × W/8 carrying every task's outputs."""
-        return self.head(self.features(images))
+        return self.head(self.features(images, backbone_feats))
+
+    def backbone_frozen(self) -> bool:
+        return not any(p.requires_grad for p in self.backbone.parameters())
 
 
 def split_outputs(out: torch.Tensor, layout: ChannelLayout, image_size: tuple[int, int] | None = None) -> dict:

@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
 
 STAGES = ("stage1_seg", "stage2_det", "stage3_cls")
 METRIC_LABEL = {"miou": "mIoU (seg)", "map": "AP@[.5:.95] (det)", "map50": "AP@0.5 (det)", "top1": "Top-1 (cls)"}
@@ -62,6 +63,37 @@ def forgetting_chart(stage_metrics: dict[str, dict], out: Path) -> Path:
     ax.set(ylabel="val metric", ylim=(0, 1.05), title="Each task's metric after each stage")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def architecture_diagram(params: dict, layout, counts: dict, out: Path) -> Path:
+    """Boxes and arrows: backbone → FPN layer → one 3-layer head → one tensor sliced per task."""
+    fig, ax = plt.subplots(figsize=(12, 3.6))
+    ax.set(xlim=(0, 12), ylim=(0, 4))
+    ax.axis("off")
+    width = 1.6
+    blocks = [
+        (0.1, "input\n[0,1] RGB", "#eeeeee"),
+        (2.2, f"backbone\n{params['backbone']}\nC3/C4/C5 (s8/16/32)\n{counts['backbone'] / 1e6:.2f} M", "#cfe2f3"),
+        (4.3, f"neck: 1 FPN layer\n1×1 laterals → s8\n3×3 conv-BN-ReLU\n{counts['neck'] / 1e6:.2f} M", "#d9ead3"),
+        (6.4, f"head (3 layers)\n3×3 conv-BN-ReLU\n3×3 conv-BN-ReLU\n1×1 conv → {layout.total} ch\n"
+              f"{counts['head'] / 1e6:.2f} M", "#fce5cd"),
+    ]
+    for x, text, colour in blocks:
+        ax.add_patch(Rectangle((x, 1.0), width, 2.0, facecolor=colour, edgecolor="black"))
+        ax.text(x + width / 2, 2.0, text, ha="center", va="center", fontsize=8)
+    for (x0, _, _), (x1, _, _) in zip(blocks, blocks[1:] + [(8.5, "", "")]):
+        ax.annotate("", xy=(x1, 2.0), xytext=(x0 + width, 2.0), arrowprops={"arrowstyle": "->"})
+    outputs = [(3.1, f"det: {layout.det_classes} heatmap + 4 box → peaks → boxes", "#f4cccc"),
+               (2.0, f"seg: {layout.seg_classes} logits → upsample → mask", "#d9d2e9"),
+               (0.9, f"cls: {layout.cls_classes} → global mean → logits", "#fff2cc")]
+    for y, text, colour in outputs:
+        ax.add_patch(Rectangle((8.5, y - 0.35), 3.4, 0.7, facecolor=colour, edgecolor="black"))
+        ax.text(10.2, y, text, ha="center", va="center", fontsize=7.5)
+    ax.set_title(f"One network, one head — {counts['total'] / 1e6:.2f} M parameters", fontsize=10)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)

@@ -21,11 +21,12 @@ class KD(Strategy):
     def extra_loss(self, model, batch, out):
         if self.teacher is None:
             return {}
-        images = batch["image"]
-        t_feat = self.teacher.features(images)
+        images, shared = batch["image"], batch.get("backbone_features")
+        t_feat = self.teacher.features(images, shared)
         t_out = self.teacher.head(t_feat)
         terms = {f"kd_{t}": self.params["kd_weight"] * task_distillation(
             out, t_out, model.layout, t, self.params["lwf_temperature"]) for t in self.old_tasks}
         if self.params["kd_feature_weight"]:
-            terms["kd_feat"] = self.params["kd_feature_weight"] * F.mse_loss(model.features(images), t_feat)
+            student_feat = model.features(images, shared)
+            terms["kd_feat"] = self.params["kd_feature_weight"] * F.mse_loss(student_feat, t_feat)
         return terms

@@ -1,6 +1,7 @@
 """Learning without Forgetting (Li & Hoiem, 2016): keep old tasks' outputs on the new images.
 
-The model at the start of the stage is the teacher; on every current batch the old tasks'
+The model at the start of the stage is the teacher (sharing the student's backbone pass
+when the backbone is frozen, as it then is the same network); on every current batch the old tasks'
 channels (softened seg logits per pixel, detection heatmap and boxes, cls logits) are
 pulled towards the teacher's.
 """
@@ -20,6 +21,6 @@ class LwF(Strategy):
     def extra_loss(self, model, batch, out):
         if self.teacher is None or self.params["lwf_weight"] == 0:
             return {}
-        teacher_out = self.teacher(batch["image"])
+        teacher_out = self.teacher(batch["image"], backbone_feats=batch.get("backbone_features"))
         T, w = self.params["lwf_temperature"], self.params["lwf_weight"]
         return {f"lwf_{t}": w * task_distillation(out, teacher_out, model.layout, t, T) for t in self.old_tasks}

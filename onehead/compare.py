@@ -1,0 +1,113 @@
+"""Turn DVC experiments into one strategy comparison: a markdown table and a bar chart of drops.
+
+    dvc exp run --queue -S 'strategy.names=[naive]' -S 'strategy.names=[ewc]' ...   # or see README
+    dvc queue start && dvc queue status
+    python -m onehead.compare --out comparison.md --chart plots/comparison.png
+
+Reads `dvc exp show --json` (every experiment and the workspace) and keeps the runs that
+have a metrics/evaluate.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+from pathlib import Path
+
+METRICS = ("miou", "map", "map50", "top1")
+
+
+def _runs(node, found: list) -> None:
+    """Collect (name, params, evaluate metrics) from the nested `dvc exp show --json` output."""
+    if isinstance(node, list):
+        for item in node:
+            _runs(item, found)
+        return
+    if not isinstance(node, dict):
+        return
+    data = node.get("data")
+    if isinstance(data, dict) and "metrics" in data:
+        metrics = next((v.get("data") for k, v in (data.get("metrics") or {}).items()
+                        if k.endswith("evaluate.json") and isinstance(v, dict)), None)
+        params = (data.get("params") or {}).get("params.yaml", {}).get("data", {})
+        if metrics and "final" in metrics:
+            rev = str(node.get("rev", "?"))
+            name = node.get("name") or data.get("name") or (rev if rev == "workspace" else rev[:7])
+            found.append({"name": name, "rev": str(data.get("rev", node.get("rev", ""))),
+                          "strategy": "+".join(params.get("strategy", {}).get("names", ["?"])),
+                          "seed": params.get("train", {}).get("seed"), "metrics": metrics})
+    for value in node.values():
+        if isinstance(value, (list, dict)):
+            _runs(value, found)
+
+
+def collect(exp_json) -> list[dict]:
+    found: list[dict] = []
+    _runs(exp_json, found)
+    unique = {}
+    for run in found:  # the same run can appear under several keys
+        unique.setdefault((run["name"], run["rev"]), run)
+    return list(unique.values())
+
+
+def table(runs: list[dict]) -> str:
+    head = ("| experiment | strategy | seed | mIoU | AP | AP@0.5 | Top-1 | drop mIoU % | drop AP % | drop AP@0.5 % "
+            "| pass all |\n|---|---|---|---|---|---|---|---|---|---|---|")
+    rows = []
+    for r in sorted(runs, key=lambda r: (r["strategy"], str(r["seed"]))):
+        m = r["metrics"]
+        f, d = m["final"], m["drop_rel_pct"]
+        rows.append(f"| {r['name']} | {r['strategy']} | {r['seed']} | " + " | ".join(f"{f[k]:.4f}" for k in METRICS)
+                    + " | " + " | ".join("n/a" if d[k] is None else f"{d[k]:.2f}" for k in ("miou", "map", "map50"))
+                    + f" | {m['pass']['all']} |")
+    return head + "\n" + "\n".join(rows)
+
+
+def bar_chart(runs: list[dict], out: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    runs = sorted(runs, key=lambda r: (r["strategy"], str(r["seed"])))
+    labels = [f"{r['strategy']}\n{r['name']}" for r in runs]
+    x = np.arange(len(runs))
+    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(runs)), 4))
+    for i, (key, name) in enumerate((("miou", "mIoU"), ("map", "AP"), ("map50", "AP@0.5"), ("top1", "Top-1"))):
+        values = [r["metrics"]["drop_rel_pct"][key] or 0 for r in runs]
+        ax.bar(x + (i - 1.5) * 0.2, values, 0.2, label=f"{name} drop %")
+    ax.axhline(5, color="red", ls="--", lw=1, label="5 % limit")
+    ax.axhline(0, color="black", lw=0.5)
+    ax.set_xticks(x, labels, fontsize=7)
+    ax.set_ylabel("relative drop after stage 3 (%)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", help="a saved `dvc exp show --json` output (default: run it)")
+    parser.add_argument("--out", default="comparison.md")
+    parser.add_argument("--chart", default="plots/comparison.png")
+    args = parser.parse_args(argv)
+    if args.json:
+        exp_json = json.loads(Path(args.json).read_text())
+    else:
+        exp_json = json.loads(subprocess.run(["dvc", "exp", "show", "--json"], capture_output=True, text=True,
+                                             check=True).stdout)
+    runs = collect(exp_json)
+    if not runs:
+        raise SystemExit("compare: no experiment with metrics/evaluate.json found (run `dvc exp run` first)")
+    chart = bar_chart(runs, Path(args.chart))
+    Path(args.out).write_text(f"# Strategy comparison\n\n{table(runs)}\n\n![drops]({chart.as_posix()})\n")
+    print(table(runs))
+    print(f"\nwritten {args.out} and {chart}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""Drawing helpers: segmentation overlays, boxes with labels, classification top-3."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
+
+VOID = 255
+
+
+def label_colours(n: int) -> np.ndarray:
+    """The PASCAL VOC colour map (bit-interleaved), n × 3 in [0, 1]."""
+    colours = np.zeros((n, 3))
+    for i in range(n):
+        c, r, g, b = i, 0, 0, 0
+        for j in range(8):
+            r |= ((c >> 0) & 1) << (7 - j)
+            g |= ((c >> 1) & 1) << (7 - j)
+            b |= ((c >> 2) & 1) << (7 - j)
+            c >>= 3
+        colours[i] = (r / 255, g / 255, b / 255)
+    return colours
+
+
+def to_numpy_image(image) -> np.ndarray:
+    return image.permute(1, 2, 0).numpy() if hasattr(image, "permute") else np.asarray(image)
+
+
+def show_segmentation(ax, image, mask: np.ndarray, names: list[str], title: str) -> None:
+    """Image with the class mask blended over it; classes present listed in the title."""
+    ax.imshow(to_numpy_image(image))
+    colours = label_colours(len(names))
+    rgba = np.zeros((*mask.shape, 4))
+    valid = (mask != VOID) & (mask != 0)
+    rgba[valid, :3] = colours[mask[valid]]
+    rgba[valid, 3] = 0.55
+    ax.imshow(rgba)
+    present = [names[c] for c in np.unique(mask) if c not in (0, VOID) and c < len(names)]
+    ax.set_title(f"{title}: {', '.join(present) or 'background'}", fontsize=8)
+    ax.axis("off")
+
+
+def show_boxes(ax, image, boxes, labels, names: list[str], scores=None, colour="lime", title: str = "") -> None:
+    ax.imshow(to_numpy_image(image))
+    for i, (x0, y0, x1, y1) in enumerate(np.asarray(boxes, dtype=float).reshape(-1, 4)):
+        ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color=colour, lw=1.5))
+        text = names[int(labels[i])] + (f" {float(scores[i]):.2f}" if scores is not None else "")
+        ax.text(x0, y0, text, fontsize=6, color="black", backgroundcolor=colour, va="bottom")
+    ax.set_title(title, fontsize=8)
+    ax.axis("off")
+
+
+def top3_text(top3, names: list[str]) -> str:
+    return "\n".join(f"{names[i]}: {p:.2f}" for i, p in top3)
+
+
+def prediction_figure(image, pred: dict, classes: dict, score: float, title: str = ""):
+    """One image, three panels: segmentation overlay, detected boxes, classification top-3."""
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.5))
+    show_segmentation(axes[0], image, pred["mask"], classes["seg"], "segmentation")
+    keep = pred["dets"]["scores"] >= score
+    show_boxes(axes[1], image, pred["dets"]["boxes"][keep], pred["dets"]["labels"][keep], classes["det"],
+               pred["dets"]["scores"][keep], title=f"detections (score ≥ {score})")
+    axes[2].imshow(to_numpy_image(image))
+    axes[2].set_title("classification top-3", fontsize=8)
+    axes[2].text(0.02, 0.98, top3_text(pred["top3"], classes["cls"]), transform=axes[2].transAxes, va="top",
+                 fontsize=9, bbox={"facecolor": "white", "alpha": 0.8})
+    axes[2].axis("off")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

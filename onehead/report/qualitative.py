@@ -1,0 +1,55 @@
+"""Qualitative grid on val images: seg overlay vs ground truth, boxes vs ground truth, cls top-3."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from ..data import build_dataset  # noqa: E402
+from ..predict import predict_image  # noqa: E402
+from .draw import show_boxes, show_segmentation, to_numpy_image, top3_text  # noqa: E402
+
+SCORE = 0.3
+
+
+def evenly_spaced(n_items: int, n: int) -> list[int]:
+    return sorted({round(i * (n_items - 1) / max(n - 1, 1)) for i in range(min(n, n_items))})
+
+
+def qualitative_grid(model, ckpt: dict, data_root, n: int, out: Path) -> Path:
+    classes = ckpt["classes"]
+    seg_set, det_set, cls_set = (build_dataset(t, data_root, "val") for t in ("seg", "det", "cls"))
+    picks = {t: evenly_spaced(len(d), n) for t, d in (("seg", seg_set), ("det", det_set), ("cls", cls_set))}
+    rows = max(len(p) for p in picks.values())
+    fig, axes = plt.subplots(rows, 5, figsize=(17, 3.3 * rows), squeeze=False)
+    for r in range(rows):
+        for c in range(5):
+            axes[r, c].axis("off")
+        if r < len(picks["seg"]):
+            image, target = seg_set.raw(picks["seg"][r])
+            pred = predict_image(model, ckpt, image)
+            show_segmentation(axes[r, 0], image, target["mask"].numpy(), classes["seg"], "seg truth")
+            show_segmentation(axes[r, 1], image, pred["mask"], classes["seg"], "seg prediction")
+        if r < len(picks["det"]):
+            image, target = det_set.raw(picks["det"][r])
+            pred = predict_image(model, ckpt, image)
+            show_boxes(axes[r, 2], image, target["boxes"], target["labels"], classes["det"], colour="orange",
+                       title="boxes truth")
+            keep = pred["dets"]["scores"] >= SCORE
+            show_boxes(axes[r, 3], image, pred["dets"]["boxes"][keep], pred["dets"]["labels"][keep], classes["det"],
+                       pred["dets"]["scores"][keep], title=f"boxes predicted (score ≥ {SCORE})")
+        if r < len(picks["cls"]):
+            image, target = cls_set.raw(picks["cls"][r])
+            pred = predict_image(model, ckpt, image)
+            ax = axes[r, 4]
+            ax.imshow(to_numpy_image(image))
+            ax.set_title(f"cls truth: {classes['cls'][target['label']]}", fontsize=8)
+            ax.text(0.02, 0.98, top3_text(pred["top3"], classes["cls"]), transform=ax.transAxes, va="top",
+                    fontsize=8, bbox={"facecolor": "white", "alpha": 0.8})
+    fig.tight_layout()
+    fig.savefig(out, dpi=80)
+    plt.close(fig)
+    return out
