@@ -47,6 +47,7 @@ STAGE_SCHEMA = {
     "lr": (NUM, _positive),
     "trainable": (str, _one_of(*TRAINABLE)),
     "backbone_lr_scale": (NUM, _non_negative),
+    "task_rows_lr_scale": (NUM, _non_negative),
     "eval_every": (int, _positive),
 }
 SCHEMA: dict[str, dict[str, tuple]] = {

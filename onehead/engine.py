@@ -28,7 +28,7 @@ def set_train_mode(model, frozen_bn: bool) -> None:
 
 
 def train_one_epoch(model, loader, task: str, strategy, optimizer, scheduler, device, step: int,
-                    frozen_bn: bool, desc: str, after_step=None) -> tuple[dict[str, float], int]:
+                    frozen_bn: bool, desc: str) -> tuple[dict[str, float], int]:
     """One pass over `loader`; returns mean loss terms and the new global step."""
     set_train_mode(model, frozen_bn)
     sums, count = defaultdict(float), 0
@@ -53,8 +53,6 @@ def train_one_epoch(model, loader, task: str, strategy, optimizer, scheduler, de
         loss.backward()
         optimizer.step()
         scheduler.step()
-        if after_step is not None:
-            after_step()
         step += 1
         count += 1
         sums["loss"] += loss.item()

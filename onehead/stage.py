@@ -31,38 +31,32 @@ from .tasks import TASK_ORDER
 PREVIOUS = {"stage2_det": "stage1_seg", "stage3_cls": "stage2_det"}
 
 
-def set_trainable(model, task: str, trainable: str) -> callable | None:
-    """Choose which weights train; returns a hook restoring other tasks' output rows if needed."""
+def set_trainable(model, task: str, trainable: str) -> None:
+    """Choose which weights train: all, neck and head, head, or only this task's output rows."""
     for name, p in model.named_parameters():
         part = name.split(".")[0]
         p.requires_grad_(trainable == "all" or (trainable == "neck_head" and part in ("neck", "head"))
                          or (trainable == "head" and part == "head"))
-    if trainable != "task_slice":
-        return None
-    conv = model.head.out_conv
-    for p in model.parameters():
-        p.requires_grad_(False)
-    conv.weight.requires_grad_(True)
-    conv.bias.requires_grad_(True)
-    keep = torch.ones(conv.out_channels, dtype=torch.bool)
-    keep[model.layout.task_slices[task]] = False
-    frozen_w, frozen_b = conv.weight.detach()[keep].clone(), conv.bias.detach()[keep].clone()
-
-    def restore_other_rows():  # other tasks' output channels stay exactly as they were
-        with torch.no_grad():
-            conv.weight[keep] = frozen_w
-            conv.bias[keep] = frozen_b
-    return restore_other_rows
+    if trainable == "task_slice":
+        rows = model.head.out_conv
+        rows.weights[task].requires_grad_(True)
+        rows.biases[task].requires_grad_(True)
 
 
-def make_optimizer(model, stage_params: dict, weight_decay: float, total_steps: int):
-    backbone = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith("backbone.")]
-    rest = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("backbone.")]
+def make_optimizer(model, task: str, stage_params: dict, weight_decay: float, total_steps: int):
+    """AdamW with warm-up and cosine decay; backbone and this task's output rows get scaled rates."""
+    rows = model.head.out_conv
+    own_rows = {id(rows.weights[task]), id(rows.biases[task])}
     lr = stage_params["lr"]
-    groups = [{"params": rest, "lr": lr}]
-    if backbone:
-        groups.append({"params": backbone, "lr": lr * stage_params["backbone_lr_scale"]})
-    optimizer = torch.optim.AdamW(groups, weight_decay=weight_decay)
+    scale = {"backbone": stage_params["backbone_lr_scale"], "task_rows": stage_params["task_rows_lr_scale"],
+             "rest": 1.0}
+    groups = {name: [] for name in scale}
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            group = ("task_rows" if id(p) in own_rows else "backbone" if name.startswith("backbone.") else "rest")
+            groups[group].append(p)
+    optimizer = torch.optim.AdamW([{"params": ps, "lr": lr * scale[g]} for g, ps in groups.items() if ps],
+                                  weight_decay=weight_decay)
     warmup = min(50, max(1, total_steps // 10))
 
     def warmup_cosine(s: int) -> float:
@@ -112,12 +106,12 @@ def run_stage(stage: str, params_path: str = "params.yaml", models_dir: str = "m
     train_set = build_dataset(task, root, "train", train_transform(task, size))
     loader = DataLoader(train_set, batch_size=sp["batch_size"], shuffle=True, generator=generator,
                         collate_fn=collate, drop_last=len(train_set) > sp["batch_size"])
-    after_step = set_trainable(model, task, sp["trainable"])
+    set_trainable(model, task, sp["trainable"])
     strategy = build_strategy(params["strategy"]) if learned else build_strategy({**params["strategy"], "names": ["naive"]})
     ctx = StageContext(task=task, learned=learned, memory=memory, device=device, seed=tp["seed"])
     strategy.before_stage(model, ctx)
     total_steps = sp["epochs"] * len(loader)
-    optimizer, scheduler = make_optimizer(model, sp, tp["weight_decay"], total_steps)
+    optimizer, scheduler = make_optimizer(model, task, sp, tp["weight_decay"], total_steps)
     frozen_bn = tp["freeze_bn"] and bool(learned)
     image_size[task] = size
     now_learned = learned + [task]
@@ -128,7 +122,7 @@ def run_stage(stage: str, params_path: str = "params.yaml", models_dir: str = "m
     final = evaluate_now() if sp["epochs"] == 0 else None
     for epoch in range(1, sp["epochs"] + 1):
         losses, step = train_one_epoch(model, loader, task, strategy, optimizer, scheduler, device, step,
-                                       frozen_bn, f"{stage} epoch {epoch}/{sp['epochs']}", after_step)
+                                       frozen_bn, f"{stage} epoch {epoch}/{sp['epochs']}")
         train_rows.append({"epoch": epoch, **{k: round(v, 5) for k, v in losses.items()}})
         line = " ".join(f"{k}={v:.4f}" for k, v in losses.items())
         if epoch % sp["eval_every"] == 0 or epoch == sp["epochs"]:

@@ -22,8 +22,7 @@ def model():
 
 def test_head_has_three_layers_in_one_branch(model):
     assert count_layers(model.head) == 3
-    convs = [m for m in model.head.modules() if isinstance(m, nn.Conv2d)]
-    assert convs[-1].out_channels == 10 + 4 + 21 + 10  # det heatmap + box, seg, cls
+    assert model.head.out_conv.out_channels == 10 + 4 + 21 + 10  # det heatmap + box, seg, cls
     # one branch: every layer feeds the next, no parallel towers
     assert isinstance(model.head.layers, nn.Sequential)
 

@@ -43,10 +43,10 @@ def test_ewc_penalty_zero_at_anchor_and_grows_with_distance(model):
 
 
 def test_online_ewc_decays_older_fishers(model):
-    ones = {n: torch.ones_like(p) for n, p in model.named_parameters() if n == "head.layers.6.bias"}
+    ones = {n: torch.ones_like(p) for n, p in model.named_parameters() if n == "head.layers.6.biases.det"}
     ewc = build_strategy({**PARAMS, "names": ["ewc"], "ewc_decay": 0.5})
     ewc.before_stage(model, _ctx({"seg": {"fisher": ones}, "det": {"fisher": ones}}))
-    assert torch.allclose(ewc.fisher["head.layers.6.bias"], torch.full_like(ones["head.layers.6.bias"], 1.5))
+    assert torch.allclose(ewc.fisher["head.layers.6.biases.det"], torch.full_like(ones["head.layers.6.biases.det"], 1.5))
 
 
 @pytest.mark.parametrize("task", ["seg", "det", "cls"])

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..io import read_json
 from .fetch import DataError
 
 VOC_CLASSES = 21
@@ -60,14 +61,10 @@ def validate_voc(root: Path) -> None:
 
 def load_coco_json(path: Path) -> dict:
     """Parse and check a COCO instances file; returns the raw dict."""
-    import json
-
     try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise DataError(f"{path}: annotation file not found") from None
-    except json.JSONDecodeError as err:
-        raise DataError(f"{path}: malformed JSON ({err})") from None
+        data = read_json(path, "JSON")
+    except (FileNotFoundError, ValueError) as err:
+        raise DataError(str(err)) from None
     missing = [k for k in COCO_KEYS if k not in data]
     if missing:
         raise DataError(f"{path}: COCO JSON lacks key(s) {missing}")

@@ -9,6 +9,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 HEATMAP_PRIOR = 0.1  # initial foreground probability of the detection heatmap (CenterNet)
@@ -38,6 +39,34 @@ class ChannelLayout:
         return self.det_classes + 4 + self.seg_classes + self.cls_classes
 
 
+class TaskRowsConv1x1(nn.Module):
+    """The head's last layer: one 1×1 convolution producing every task's channels at once.
+
+    Its weight is stored as one tensor per task (in `ChannelLayout` order) and concatenated
+    in `forward`, so the optimiser can give each task's rows its own learning rate, or
+    freeze them, while the layer stays a single convolution over a single branch.
+    """
+
+    def __init__(self, in_channels: int, layout: ChannelLayout):
+        super().__init__()
+        sizes = {t: sl.stop - sl.start for t, sl in layout.task_slices.items()}
+        self.order = ("det", "seg", "cls")
+        full = nn.Conv2d(in_channels, layout.total, 1)  # PyTorch's default initialisation
+        self.weights, self.biases = nn.ParameterDict(), nn.ParameterDict()
+        for task in self.order:
+            rows = layout.task_slices[task]
+            self.weights[task] = nn.Parameter(full.weight.detach()[rows].clone())
+            self.biases[task] = nn.Parameter(torch.zeros(sizes[task]))
+        with torch.no_grad():
+            self.biases["det"][: layout.det_classes] = -math.log((1 - HEATMAP_PRIOR) / HEATMAP_PRIOR)
+        self.out_channels = layout.total
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight = torch.cat([self.weights[t] for t in self.order])
+        bias = torch.cat([self.biases[t] for t in self.order])
+        return F.conv2d(x, weight, bias)
+
+
 class OneHead(nn.Module):
     def __init__(self, in_channels: int, channels: int, layout: ChannelLayout):
         super().__init__()
@@ -47,14 +76,11 @@ class OneHead(nn.Module):
             nn.ReLU(inplace=True),
             nn.Conv2d(channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels),
             nn.ReLU(inplace=True),
-            nn.Conv2d(channels, layout.total, 1),
+            TaskRowsConv1x1(channels, layout),
         )
-        with torch.no_grad():
-            self.out_conv.bias.zero_()
-            self.out_conv.bias[layout.slices["det_heatmap"]] = -math.log((1 - HEATMAP_PRIOR) / HEATMAP_PRIOR)
 
     @property
-    def out_conv(self) -> nn.Conv2d:
+    def out_conv(self) -> TaskRowsConv1x1:
         return self.layers[-1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -62,5 +88,5 @@ class OneHead(nn.Module):
 
 
 def count_layers(head: nn.Module) -> int:
-    """Number of weight layers (Conv / Linear) in the head."""
-    return sum(isinstance(m, (nn.Conv2d, nn.Linear)) for m in head.modules())
+    """Number of weight layers (Conv / Linear / the task-rows 1×1 conv) in the head."""
+    return sum(isinstance(m, (nn.Conv2d, nn.Linear, TaskRowsConv1x1)) for m in head.modules())

@@ -1,9 +1,9 @@
 """Learning without Forgetting (Li & Hoiem, 2016): keep old tasks' outputs on the new images.
 
 The model at the start of the stage is the teacher (sharing the student's backbone pass
-when the backbone is frozen, as it then is the same network); on every current batch the old tasks'
-channels (softened seg logits per pixel, detection heatmap and boxes, cls logits) are
-pulled towards the teacher's.
+when the backbone is frozen, as it then is the same network); on every current batch the
+old tasks' channels (softened seg logits per pixel, detection heatmap and boxes, cls
+logits) are pulled towards the teacher's.
 """
 from __future__ import annotations
 
@@ -18,9 +18,14 @@ class LwF(Strategy):
         self.old_tasks = list(ctx.learned)
         self.teacher = frozen_copy(model) if self.old_tasks else None
 
+    def output_terms(self, model, out, teacher_out, weight: float) -> dict:
+        """One weighted distillation term per old task, named `<strategy>_<task>`."""
+        T = self.params["lwf_temperature"]
+        return {f"{self.name}_{t}": weight * task_distillation(out, teacher_out, model.layout, t, T)
+                for t in self.old_tasks}
+
     def extra_loss(self, model, batch, out):
         if self.teacher is None or self.params["lwf_weight"] == 0:
             return {}
         teacher_out = self.teacher(batch["image"], backbone_feats=batch.get("backbone_features"))
-        T, w = self.params["lwf_temperature"], self.params["lwf_weight"]
-        return {f"lwf_{t}": w * task_distillation(out, teacher_out, model.layout, t, T) for t in self.old_tasks}
+        return self.output_terms(model, out, teacher_out, self.params["lwf_weight"])
