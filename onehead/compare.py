@@ -25,6 +25,9 @@ def _runs(node, found: list) -> None:
         return
     if not isinstance(node, dict):
         return
+    state = (node.get("executor") or {}).get("state")
+    if state not in (None, "success"):  # queued or running: its metrics are not its own yet
+        return
     data = node.get("data")
     if isinstance(data, dict) and "metrics" in data:
         metrics = next((v.get("data") for k, v in (data.get("metrics") or {}).items()

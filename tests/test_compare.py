@@ -22,11 +22,13 @@ EXP_JSON = [
     {**_run("workspace", None, ["replay", "lwf"], 2.0), "experiments": None},
     {**_run("abc1234", "main", ["replay", "lwf"], 2.0), "experiments": [
         {"revs": [_run("def5678", "exp-naive", ["naive"], 30.0)], "name": "exp-naive"},
-        {"revs": [_run("9876543", "exp-ewc", ["ewc"], 12.5)], "name": "exp-ewc"}]},
+        {"revs": [_run("9876543", "exp-ewc", ["ewc"], 12.5)], "name": "exp-ewc",
+         "executor": {"state": "success"}},
+        {"revs": [_run("5555555", "exp-kd", ["kd"], 2.0)], "name": "exp-kd", "executor": {"state": "running"}}]},
 ]
 
 
-def test_collect_finds_workspace_commit_and_experiments():
+def test_collect_finds_workspace_commit_and_finished_experiments():
     runs = collect(json.loads(json.dumps(EXP_JSON)))
     assert sorted(r["name"] for r in runs) == ["exp-ewc", "exp-naive", "main", "workspace"]
     assert {r["strategy"] for r in runs} == {"naive", "ewc", "replay+lwf"}
