@@ -101,7 +101,7 @@ def main(argv=None) -> None:
     if args.json:
         exp_json = json.loads(Path(args.json).read_text())
     else:
-        exp_json = json.loads(subprocess.run(["dvc", "exp", "show", "--json"], capture_output=True, text=True,
+        exp_json = json.loads(subprocess.run(["dvc", "exp", "show", "--json", "--all-commits"], capture_output=True, text=True,
                                              check=True).stdout)
     runs = collect(exp_json)
     if not runs:
