@@ -42,6 +42,8 @@ def predict_image(model, ckpt: dict, image: torch.Tensor, max_det: int = 100) ->
 def main(argv=None) -> None:
     from .cli import user_errors
     from .io import atomic_path
+    import matplotlib.pyplot as plt
+
     from .report.draw import prediction_figure
 
     parser = argparse.ArgumentParser(description="Draw segmentation, boxes and class of each image.")
@@ -60,6 +62,7 @@ def main(argv=None) -> None:
             fig = prediction_figure(image, pred, ckpt["classes"], args.score, title=path.name)
             with atomic_path(out_dir / f"{path.stem}.png") as tmp:
                 fig.savefig(tmp, format="png", dpi=100)
+            plt.close(fig)  # one figure per image: free it before the next
             print(f"predict: {path} -> {out_dir / (path.stem + '.png')}  "
                   f"class: {ckpt['classes']['cls'][pred['top3'][0][0]]} ({pred['top3'][0][1]:.2f}), "
                   f"boxes ≥ {args.score}: {int((pred['dets']['scores'] >= args.score).sum())}")

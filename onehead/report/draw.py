@@ -57,18 +57,26 @@ def top3_text(top3, names: list[str]) -> str:
     return "\n".join(f"{names[i]}: {p:.2f}" for i, p in top3)
 
 
+def show_predicted_boxes(ax, image, dets: dict, names: list[str], score: float, title: str) -> None:
+    """The detections scoring at least `score`, with class and score."""
+    keep = dets["scores"] >= score
+    show_boxes(ax, image, dets["boxes"][keep], dets["labels"][keep], names, dets["scores"][keep], title=title)
+
+
+def show_top3(ax, image, top3, names: list[str], title: str, fontsize: int = 9) -> None:
+    ax.imshow(to_numpy_image(image))
+    ax.set_title(title, fontsize=8)
+    ax.text(0.02, 0.98, top3_text(top3, names), transform=ax.transAxes, va="top", fontsize=fontsize,
+            bbox={"facecolor": "white", "alpha": 0.8})
+    ax.axis("off")
+
+
 def prediction_figure(image, pred: dict, classes: dict, score: float, title: str = ""):
     """One image, three panels: segmentation overlay, detected boxes, classification top-3."""
     fig, axes = plt.subplots(1, 3, figsize=(13, 4.5))
     show_segmentation(axes[0], image, pred["mask"], classes["seg"], "segmentation")
-    keep = pred["dets"]["scores"] >= score
-    show_boxes(axes[1], image, pred["dets"]["boxes"][keep], pred["dets"]["labels"][keep], classes["det"],
-               pred["dets"]["scores"][keep], title=f"detections (score ≥ {score})")
-    axes[2].imshow(to_numpy_image(image))
-    axes[2].set_title("classification top-3", fontsize=8)
-    axes[2].text(0.02, 0.98, top3_text(pred["top3"], classes["cls"]), transform=axes[2].transAxes, va="top",
-                 fontsize=9, bbox={"facecolor": "white", "alpha": 0.8})
-    axes[2].axis("off")
+    show_predicted_boxes(axes[1], image, pred["dets"], classes["det"], score, f"detections (score ≥ {score})")
+    show_top3(axes[2], image, pred["top3"], classes["cls"], "classification top-3")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig

@@ -9,10 +9,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from ..data import build_dataset  # noqa: E402
-from ..predict import predict_image  # noqa: E402
-from .draw import show_boxes, show_segmentation, to_numpy_image, top3_text  # noqa: E402
-
-SCORE = 0.3
+from ..predict import SCORE_THRESHOLD as SCORE, predict_image  # noqa: E402
+from .draw import show_boxes, show_predicted_boxes, show_segmentation, show_top3  # noqa: E402
 
 
 def evenly_spaced(n_items: int, n: int) -> list[int]:
@@ -38,17 +36,13 @@ def qualitative_grid(model, ckpt: dict, data_root, n: int, out: Path) -> Path:
             pred = predict_image(model, ckpt, image)
             show_boxes(axes[r, 2], image, target["boxes"], target["labels"], classes["det"], colour="orange",
                        title="boxes truth")
-            keep = pred["dets"]["scores"] >= SCORE
-            show_boxes(axes[r, 3], image, pred["dets"]["boxes"][keep], pred["dets"]["labels"][keep], classes["det"],
-                       pred["dets"]["scores"][keep], title=f"boxes predicted (score ≥ {SCORE})")
+            show_predicted_boxes(axes[r, 3], image, pred["dets"], classes["det"], SCORE,
+                                 f"boxes predicted (score ≥ {SCORE})")
         if r < len(picks["cls"]):
             image, target = cls_set.raw(picks["cls"][r])
             pred = predict_image(model, ckpt, image)
-            ax = axes[r, 4]
-            ax.imshow(to_numpy_image(image))
-            ax.set_title(f"cls truth: {classes['cls'][target['label']]}", fontsize=8)
-            ax.text(0.02, 0.98, top3_text(pred["top3"], classes["cls"]), transform=ax.transAxes, va="top",
-                    fontsize=8, bbox={"facecolor": "white", "alpha": 0.8})
+            show_top3(axes[r, 4], image, pred["top3"], classes["cls"],
+                      f"cls truth: {classes['cls'][target['label']]}", fontsize=8)
     fig.tight_layout()
     fig.savefig(out, dpi=80)
     plt.close(fig)
