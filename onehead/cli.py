@@ -10,8 +10,9 @@ from pathlib import Path
 from . import config
 from .checkpoint import CheckpointError
 from .data.fetch import DataError
+from .model.backbone import MissingWeightsError
 
-USER_ERRORS = (config.ConfigError, DataError, CheckpointError, FileNotFoundError)
+USER_ERRORS = (config.ConfigError, DataError, CheckpointError, MissingWeightsError, FileNotFoundError)
 
 
 def _interrupt_on_sigterm(signum, frame):

