@@ -1,13 +1,16 @@
 """Bad data is refused with a message naming the file and the problem."""
 import json
+import re
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 
+from onehead.cli import main_download
 from onehead.data.fetch import DataError
 from onehead.data.validate import validate_data_root
-from conftest import _mask
+from conftest import REPO, _mask, write_manifest
 
 
 def test_clean_root_passes(data_root):
@@ -118,3 +121,26 @@ def test_bad_data_is_named(data_root, breaker):
     with pytest.raises(DataError, match=problem) as err:
         validate_data_root(data_root)
     assert name in str(err.value)
+
+
+# an empty folder holds no manifest file, so it never reaches the download's output
+FILE_BREAKERS = [b for b in BREAKERS if b is not _break_empty_class]
+
+
+@pytest.mark.parametrize("breaker", FILE_BREAKERS, ids=lambda f: f.__name__.removeprefix("_break_"))
+def test_download_stage_exits_2_and_writes_nothing(tmp_path, data_root, breaker, monkeypatch, capsys):
+    """The same cases through the download stage's CLI: exit 2, `error:` naming the file, no data/."""
+    name, problem = breaker(data_root)
+    manifest = write_manifest(data_root, tmp_path / "MANIFEST.sha256")  # hashes match: validation must catch it
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["data"].update(root=str(tmp_path / "out"), mirror=str(data_root), manifest=str(manifest),
+                          source="mirror", subset=0)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ONEHEAD_MIRROR", raising=False)
+    with pytest.raises(SystemExit) as exit_info:
+        main_download()
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert err.startswith("download: error:") and name in err and re.search(problem, err), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["MANIFEST.sha256", "data", "params.yaml"]
