@@ -33,6 +33,16 @@ def _fraction(v):
     return 0 <= v <= 1
 
 
+def _auto_or_count(v):
+    """'auto' or a count ≥ 0"""
+    return v == "auto" or (isinstance(v, int) and v >= 0)
+
+
+def _launcher(v):
+    """'python' or a torchrun command, e.g. 'torchrun --nproc_per_node 2'"""
+    return v.split()[:1] in (["python"], ["torchrun"]) or v.startswith("python -m torch.distributed.run")
+
+
 def _one_of(*choices) -> Callable[[Any], bool]:
     check = lambda v: v in choices  # noqa: E731
     check.__doc__ = f"one of {list(choices)}"
@@ -70,6 +80,8 @@ SCHEMA: dict[str, dict[str, tuple]] = {
         "weight_decay": (NUM, _non_negative),
         "freeze_bn": (bool, None),
         "threads": (int, _non_negative),
+        "workers": ((int, str), _auto_or_count),
+        "launcher": (str, _launcher),
         "det_max_per_image": (int, _positive),
     },
     "memory": {

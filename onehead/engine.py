@@ -5,6 +5,7 @@ import math
 from collections import defaultdict
 
 import torch
+from torch import nn
 from torch.utils.data import DataLoader
 
 from .data.common import collate
@@ -27,25 +28,43 @@ def set_train_mode(model, frozen_bn: bool) -> None:
                 module.eval()
 
 
-def train_one_epoch(model, loader, task: str, strategy, optimizer, scheduler, device, step: int,
-                    frozen_bn: bool, desc: str) -> tuple[dict[str, float], int]:
-    """One pass over `loader`; returns mean loss terms and the new global step."""
-    set_train_mode(model, frozen_bn)
-    sums, count = defaultdict(float), 0
-    bar = progress(loader, desc)
-    for batch in bar:
-        batch = to_device(batch, device)
+class TrainStep(nn.Module):
+    """The loss terms of one training step: the current task, replayed batches, strategy terms.
+
+    A step may run the network several times (replay, KD); as one module it is a single
+    forward per backward, which is what DistributedDataParallel needs when it wraps it.
+    """
+
+    def __init__(self, model, task: str, strategy, device):
+        super().__init__()
+        self.model, self.task, self.device = model, task, device
+        self.strategy = strategy  # a plain attribute: teachers stay outside DDP's parameters
+
+    def forward(self, batch: dict, step: int) -> dict[str, torch.Tensor]:
+        model = self.model
         feats = model.backbone_features(batch["image"])
         if model.backbone_frozen():  # strategies' frozen teachers share this backbone: reuse its pass
             batch["backbone_features"] = feats
         out = model(batch["image"], backbone_feats=feats)
-        terms = dict(TASKS[task].loss(out, batch, model.layout))
-        for old_task, old_batch, weight in strategy.extra_batches(step):
-            old_batch = to_device(old_batch, device)
+        terms = dict(TASKS[self.task].loss(out, batch, model.layout))
+        for old_task, old_batch, weight in self.strategy.extra_batches(step):
+            old_batch = to_device(old_batch, self.device)
             old_out = model(old_batch["image"])
             for name, value in TASKS[old_task].loss(old_out, old_batch, model.layout).items():
                 terms[f"replay_{name}"] = weight * value
-        terms.update(strategy.extra_loss(model, batch, out))
+        terms.update(self.strategy.extra_loss(model, batch, out))
+        return terms
+
+
+def train_one_epoch(trainer, loader, optimizer, scheduler, step: int, frozen_bn: bool,
+                    desc: str) -> tuple[dict[str, float], int]:
+    """One pass over `loader` with a `TrainStep` (or DDP around one); mean loss terms and new step."""
+    step_module = getattr(trainer, "module", trainer)
+    set_train_mode(step_module.model, frozen_bn)
+    sums, count = defaultdict(float), 0
+    bar = progress(loader, desc)
+    for batch in bar:
+        terms = trainer(to_device(batch, step_module.device), step)
         loss = sum(terms.values())
         if not math.isfinite(loss.item()):
             raise FloatingPointError(f"{desc}: loss became {loss.item()} at step {step} ({ {k: float(v) for k, v in terms.items()} })")

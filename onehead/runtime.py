@@ -19,9 +19,30 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def available_cores() -> int:
+    """Cores this process may run on (respects CPU affinity, e.g. in containers)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def plan_cpu(threads: int, workers: int | str, processes_here: int = 1) -> tuple[int, int]:
+    """Intra-op threads and data-loader workers for one of `processes_here` processes on this machine.
+
+    The machine's cores are shared by its processes; `workers: auto` starts loader workers
+    only where cores are to spare (decoding is cached, so on a few cores compute wins), and
+    `threads: 0` takes the cores the workers leave.
+    """
+    cores = max(1, available_cores() // max(processes_here, 1))
+    if workers == "auto":
+        workers = 0 if cores <= 4 else min(4, cores // 4)
+    return threads or max(1, cores - workers), workers
+
+
 def configure_threads(threads: int) -> None:
-    """Use `threads` intra-op threads, or every core when 0; keep freed memory for reuse."""
-    torch.set_num_threads(threads or os.cpu_count() or 1)
+    """Use `threads` intra-op threads; keep freed memory for reuse."""
+    torch.set_num_threads(threads)
     keep_freed_memory()
 
 

@@ -20,11 +20,12 @@ from .checkpoint import check_compatible, load_checkpoint, model_from_checkpoint
 from .data import build_dataset, class_names
 from .data.common import collate
 from .data.transforms import eval_transform, train_transform
-from .engine import evaluate, train_one_epoch
+from . import distributed
+from .engine import TrainStep, evaluate, train_one_epoch
 from .io import read_json, write_json, write_text
 from .memory import build_task_memory
 from .model.net import build_model
-from .runtime import configure_threads, pick_device, seed_everything
+from .runtime import configure_threads, pick_device, plan_cpu, seed_everything
 from .strategies import StageContext, build_strategy
 from .tasks import TASK_ORDER
 
@@ -80,69 +81,96 @@ def _tsv(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
+def load_start(stage: str, params: dict, models_dir) -> tuple:
+    """The model and history a stage starts from: the previous checkpoint, or the pretrained net."""
+    if stage not in PREVIOUS:
+        classes = read_json(Path(params["data"]["root"]) / "classes.json", "class list (run the download stage)")
+        return build_model(params["model"], classes), classes, [], {}, {}, {}
+    prev_path = Path(models_dir) / f"{PREVIOUS[stage]}.pt"
+    ckpt = load_checkpoint(prev_path)
+    check_compatible(ckpt, params["model"], prev_path)
+    return (model_from_checkpoint(ckpt, prev_path), ckpt["classes"], list(ckpt["learned"]), dict(ckpt["memory"]),
+            dict(ckpt["image_size"]), dict(ckpt["train_time_s"]))
+
+
+def train_loader(train_set, stage: str, batch_size: int, workers: int, world: distributed.World, seed: int,
+                 generator) -> DataLoader:
+    """Shuffled batches; under torchrun each rank gets its shard and a share of the global batch."""
+    sampler = distributed.sampler(train_set, world, seed)
+    per_rank = distributed.per_rank_batch(batch_size, world, f"{stage}.batch_size")
+    shard = len(train_set) // world.size
+    return DataLoader(train_set, batch_size=per_rank, shuffle=sampler is None, sampler=sampler,
+                      generator=generator, collate_fn=collate, drop_last=shard > per_rank,
+                      num_workers=workers, persistent_workers=workers > 0)
+
+
 def run_stage(stage: str, params_path: str = "params.yaml", models_dir: str = "models",
               metrics_dir: str = "metrics", plots_dir: str = "plots") -> dict:
     params = config.load_params(params_path)
     task, sp, tp = config.STAGE_TASK[stage], params[stage], params["train"]
-    configure_threads(tp["threads"])
-    device = pick_device(tp["device"])
+    world = distributed.world_from_env()
+    threads, workers = plan_cpu(tp["threads"], tp["workers"], world.local_size)
+    configure_threads(threads)
+    device = distributed.start(world, pick_device(tp["device"]))
+    log = print if world.is_main else (lambda *a, **k: None)
     generator = seed_everything(tp["seed"])
     root = params["data"]["root"]
 
-    if stage in PREVIOUS:
-        prev_path = Path(models_dir) / f"{PREVIOUS[stage]}.pt"
-        ckpt = load_checkpoint(prev_path)
-        check_compatible(ckpt, params["model"], prev_path)
-        model = model_from_checkpoint(ckpt, prev_path)
-        classes, learned, memory = ckpt["classes"], list(ckpt["learned"]), dict(ckpt["memory"])
-        image_size, train_time = dict(ckpt["image_size"]), dict(ckpt["train_time_s"])
-    else:
-        classes = read_json(Path(root) / "classes.json", "class list (run the download stage)")
-        model = build_model(params["model"], classes)
-        learned, memory, image_size, train_time = [], {}, {}, {}
+    model, classes, learned, memory, image_size, train_time = load_start(stage, params, models_dir)
     model.to(device)
-
     size = sp["image_size"]
     train_set = build_dataset(task, root, "train", train_transform(task, size))
-    loader = DataLoader(train_set, batch_size=sp["batch_size"], shuffle=True, generator=generator,
-                        collate_fn=collate, drop_last=len(train_set) > sp["batch_size"])
+    loader = train_loader(train_set, stage, sp["batch_size"], workers, world, tp["seed"], generator)
     set_trainable(model, task, sp["trainable"])
     strategy = build_strategy(params["strategy"]) if learned else build_strategy({**params["strategy"], "names": ["naive"]})
     ctx = StageContext(task=task, learned=learned, memory=memory, device=device, seed=tp["seed"])
     strategy.before_stage(model, ctx)
+    trainer = distributed.wrap(TrainStep(model, task, strategy, device), world, device)
     total_steps = sp["epochs"] * len(loader)
     optimizer, scheduler = make_optimizer(model, task, sp, tp["weight_decay"], total_steps)
     frozen_bn = tp["freeze_bn"] and bool(learned)
     image_size[task] = size
     now_learned = learned + [task]
 
-    evaluate_now = lambda: evaluate_learned(model, now_learned, image_size, root, device,  # noqa: E731
-                                            max_det=tp["det_max_per_image"])
+    def evaluate_now():  # rank 0 scores; the others wait for it
+        scores = evaluate_learned(model, now_learned, image_size, root, device, max_det=tp["det_max_per_image"]) \
+            if world.is_main else None
+        distributed.barrier(world)
+        return scores
+
     train_rows, val_rows, step, start = [], [], 0, time.time()
     final = evaluate_now() if sp["epochs"] == 0 else None
     for epoch in range(1, sp["epochs"] + 1):
-        losses, step = train_one_epoch(model, loader, task, strategy, optimizer, scheduler, device, step,
-                                       frozen_bn, f"{stage} epoch {epoch}/{sp['epochs']}")
+        if hasattr(loader.sampler, "set_epoch"):  # DistributedSampler: a new shuffle per epoch
+            loader.sampler.set_epoch(epoch)
+        losses, step = train_one_epoch(trainer, loader, optimizer, scheduler, step, frozen_bn,
+                                       f"{stage} epoch {epoch}/{sp['epochs']}")
+        losses = distributed.mean_over_ranks(losses, world)
         train_rows.append({"epoch": epoch, **{k: round(v, 5) for k, v in losses.items()}})
         line = " ".join(f"{k}={v:.4f}" for k, v in losses.items())
         if epoch % sp["eval_every"] == 0 or epoch == sp["epochs"]:
             final = evaluate_now()  # the last epoch is always evaluated: its scores are the stage's
-            val_rows.append({"epoch": epoch, **{f"val_{m}": round(v, 5) for t in now_learned for m, v in final[t].items()}})
-            line += " " + " ".join(f"{k}={v:.4f}" for k, v in val_rows[-1].items() if k != "epoch")
-        print(f"[{stage}] epoch {epoch}/{sp['epochs']} ({time.time() - start:.0f}s) {line}", flush=True)
+            if world.is_main:
+                val_rows.append({"epoch": epoch, **{f"val_{m}": round(v, 5) for t in now_learned for m, v in final[t].items()}})
+                line += " " + " ".join(f"{k}={v:.4f}" for k, v in val_rows[-1].items() if k != "epoch")
+        log(f"[{stage}] epoch {epoch}/{sp['epochs']} ({time.time() - start:.0f}s) {line}", flush=True)
     train_time[stage] = round(time.time() - start, 1)
     strategy.after_stage(model, ctx)
+    del trainer  # DDP's gradient hooks must not fire for the Fisher's backward passes below
 
-    memory[task] = build_task_memory(model, build_dataset(task, root, "train"),
-                                     build_dataset(task, root, "train", eval_transform(size)), task,
-                                     params["memory"], size, tp["seed"], device)
-    metrics = {"stage": stage, **final, "train_time_s": train_time[stage], "epochs": sp["epochs"]}
-    save_checkpoint(Path(models_dir) / f"{stage}.pt", model.cpu(), stage=stage, model_params=params["model"],
-                    classes=classes, learned=now_learned, image_size=image_size, memory=memory,
-                    strategy=strategy.state_dict(), params=params, metrics=metrics, train_time_s=train_time)
-    write_json(Path(metrics_dir) / f"{stage}.json", metrics)
-    write_text(Path(plots_dir) / stage / "train.tsv", _tsv(train_rows))
-    write_text(Path(plots_dir) / stage / "val.tsv", _tsv(val_rows))
-    summary = ", ".join(f"{t}.{m}={v:.4f}" for t in TASK_ORDER if t in final for m, v in final[t].items())
-    print(f"[{stage}] done in {train_time[stage]:.0f}s: {summary}", flush=True)
-    return metrics
+    if world.is_main:  # rank-0-only writes
+        memory[task] = build_task_memory(model, build_dataset(task, root, "train"),
+                                         build_dataset(task, root, "train", eval_transform(size)), task,
+                                         params["memory"], size, tp["seed"], device)
+        metrics = {"stage": stage, **final, "train_time_s": train_time[stage], "epochs": sp["epochs"]}
+        save_checkpoint(Path(models_dir) / f"{stage}.pt", model.cpu(), stage=stage, model_params=params["model"],
+                        classes=classes, learned=now_learned, image_size=image_size, memory=memory,
+                        strategy=strategy.state_dict(), params=params, metrics=metrics, train_time_s=train_time,
+                        world_size=world.size)
+        write_json(Path(metrics_dir) / f"{stage}.json", metrics)
+        write_text(Path(plots_dir) / stage / "train.tsv", _tsv(train_rows))
+        write_text(Path(plots_dir) / stage / "val.tsv", _tsv(val_rows))
+        summary = ", ".join(f"{t}.{m}={v:.4f}" for t in TASK_ORDER if t in final for m, v in final[t].items())
+        log(f"[{stage}] done in {train_time[stage]:.0f}s: {summary}", flush=True)
+    distributed.stop(world)
+    return metrics if world.is_main else {}

@@ -10,14 +10,14 @@ from .checkpoint import load_checkpoint, model_from_checkpoint
 from .evaluation import flatten, measure_latency, score_checkpoint, summarise
 from .io import read_json, write_json
 from .model.net import count_parameters
-from .runtime import configure_threads, pick_device, seed_everything
+from .runtime import configure_threads, pick_device, plan_cpu, seed_everything
 from .tasks import TASK_ORDER
 
 
 def run_evaluate(params_path: str = "params.yaml", models_dir: str = "models", metrics_dir: str = "metrics") -> dict:
     params = config.load_params(params_path)
     ev, tp = params["evaluate"], params["train"]
-    configure_threads(tp["threads"])
+    configure_threads(plan_cpu(tp["threads"], 0)[0])
     seed_everything(tp["seed"])
     device = pick_device(tp["device"])
     ckpt_path = Path(models_dir) / "stage3_cls.pt"

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from conftest import REPO, require_mirror
+from onehead.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.slow
 SCHEMA = {"final", "baseline", "drop_rel_pct", "drop_abs", "pass", "params", "latency_ms", "train_time_s"}
@@ -161,3 +162,28 @@ def test_interrupted_stage_leaves_previous_outputs_intact(workdir):
         set_param(workdir, "stage1_seg", "epochs", 1)
     out = run(["dvc", "repro"], workdir).stdout
     assert "didn't change, skipping" in out
+
+
+def test_torchrun_two_processes_train_stage1_in_line_with_one(workdir, tmp_path):
+    """DDP on CPU (gloo) through the pipeline's own launcher param; rank 0 alone writes."""
+    dest = tmp_path / "ddp"
+    shutil.copytree(workdir, dest, symlinks=True)
+    set_param(dest, "stage1_seg", "epochs", 4)
+    set_param(dest, "stage1_seg", "eval_every", 4)
+    single = run([sys.executable, "stages/stage1_seg.py"], dest)
+    one = read(dest, "metrics/stage1_seg.json")
+    one_loss = (dest / "plots/stage1_seg/train.tsv").read_text().splitlines()
+
+    set_param(dest, "train", "launcher", "torchrun --nproc_per_node 2")
+    proc = run(["dvc", "repro", "-s", "stage1_seg"], dest)
+    assert "torchrun --nproc_per_node 2 stages/stage1_seg.py" in proc.stdout
+    assert proc.stdout.count("[stage1_seg] done") == 1 and single.stdout.count("[stage1_seg] done") == 1
+    two = read(dest, "metrics/stage1_seg.json")
+    two_loss = (dest / "plots/stage1_seg/train.tsv").read_text().splitlines()
+    assert load_checkpoint(dest / "models/stage1_seg.pt")["world_size"] == 2
+    # same global batch and schedule: the loss falls alike and the scores stay close
+    first, last = (float(two_loss[i].split("\t")[1]) for i in (1, -1))
+    assert last < 0.8 * first
+    assert last == pytest.approx(float(one_loss[-1].split("\t")[1]), rel=0.25)
+    assert two["seg"]["miou"] == pytest.approx(one["seg"]["miou"], abs=0.02)
+    assert not list((dest / "models").glob(".*tmp")) and not list((dest / "metrics").glob(".*tmp"))

@@ -59,7 +59,17 @@ def build_model(model_params: dict, classes: dict[str, list[str]]) -> OneHeadNet
     layout = ChannelLayout(len(classes["det"]), len(classes["seg"]), len(classes["cls"]))
     model = OneHeadNet(model_params["backbone"], model_params["pretrained"],
                        model_params["neck_channels"], model_params["head_channels"], layout)
-    return model.to(memory_format=torch.channels_last)
+    return to_channels_last(model)
+
+
+def to_channels_last(model: nn.Module) -> nn.Module:
+    """channels_last makes CPU convolutions faster. 1×1 kernels keep contiguous strides (the
+    same memory either way), matching the gradients autograd gives them, as DDP expects."""
+    model.to(memory_format=torch.channels_last)
+    for p in model.parameters():
+        if p.dim() == 4 and p.shape[-2:] == (1, 1):
+            p.data = p.data.clone(memory_format=torch.contiguous_format)
+    return model
 
 
 def count_parameters(model: OneHeadNet) -> dict[str, int]:
