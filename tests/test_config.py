@@ -30,6 +30,8 @@ def test_default_params_and_tiny_profile_are_valid():
     ("model", "pretrained", "yes", "'model.pretrained' must be bool"),
     ("stage1_seg", "batch_size", True, "'stage1_seg.batch_size' must be int, got a boolean"),
     ("train", "learning_rate", 0.1, "unknown key 'train.learning_rate'"),
+    ("train", "workers", "many", "'train.workers' has an impossible value 'many' ('auto' or a count"),
+    ("train", "launcher", "mpirun -n 2", "'train.launcher' has an impossible value"),
 ])
 def test_bad_values_are_named(section, key, value, words):
     with pytest.raises(ConfigError, match=words.replace("(", r"\(").replace(".", r"\.")):
