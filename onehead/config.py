@@ -22,15 +22,33 @@ class ConfigError(ValueError):
 
 
 def _positive(v):
+    """must be > 0"""
     return v > 0
 
 
 def _non_negative(v):
+    """must be ≥ 0"""
     return v >= 0
 
 
 def _fraction(v):
+    """must lie in [0, 1]"""
     return 0 <= v <= 1
+
+
+def _image_size(v):
+    """a multiple of 32, at least 32"""
+    return v >= 32 and v % 32 == 0
+
+
+def _at_most_ten(v):
+    """0–10: SPEC §3 allows at most 10 replayed images per earlier task"""
+    return 0 <= v <= 10
+
+
+def _strategy_names(v):
+    """a non-empty list of naive, ewc, lwf, replay, kd"""
+    return len(v) > 0 and all(n in STRATEGIES for n in v)
 
 
 def _auto_or_count(v):
@@ -52,7 +70,7 @@ def _one_of(*choices) -> Callable[[Any], bool]:
 NUM = (int, float)
 STAGE_SCHEMA = {
     "epochs": (int, _non_negative),
-    "image_size": (int, lambda v: v >= 32 and v % 32 == 0),
+    "image_size": (int, _image_size),
     "batch_size": (int, _positive),
     "lr": (NUM, _positive),
     "trainable": (str, _one_of(*TRAINABLE)),
@@ -85,12 +103,12 @@ SCHEMA: dict[str, dict[str, tuple]] = {
         "det_max_per_image": (int, _positive),
     },
     "memory": {
-        "replay_per_task": (int, lambda v: 0 <= v <= 10),
+        "replay_per_task": (int, _at_most_ten),
         "fisher_samples": (int, _non_negative),
     },
     "strategy": {
-        "names": (list, lambda v: all(n in STRATEGIES for n in v) and len(v) > 0),
-        "replay_per_step": (int, lambda v: 0 <= v <= 10),
+        "names": (list, _strategy_names),
+        "replay_per_step": (int, _at_most_ten),
         "replay_weight": (NUM, _non_negative),
         "lwf_weight": (NUM, _non_negative),
         "lwf_temperature": (NUM, _positive),
