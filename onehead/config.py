@@ -112,6 +112,7 @@ SCHEMA: dict[str, dict[str, tuple]] = {
         "replay_weight": (NUM, _non_negative),
         "lwf_weight": (NUM, _non_negative),
         "lwf_temperature": (NUM, _positive),
+        "lwf_replay_weight": (NUM, _non_negative),
         "kd_weight": (NUM, _non_negative),
         "kd_feature_weight": (NUM, _non_negative),
         "ewc_lambda": (NUM, _non_negative),

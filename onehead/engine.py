@@ -42,18 +42,23 @@ class TrainStep(nn.Module):
 
     def forward(self, batch: dict, step: int) -> dict[str, torch.Tensor]:
         model = self.model
-        feats = model.backbone_features(batch["image"])
-        if model.backbone_frozen():  # strategies' frozen teachers share this backbone: reuse its pass
-            batch["backbone_features"] = feats
-        out = model(batch["image"], backbone_feats=feats)
+        out = self.run_model(batch)
         terms = dict(TASKS[self.task].loss(out, batch, model.layout))
         for old_task, old_batch, weight in self.strategy.extra_batches(step):
             old_batch = to_device(old_batch, self.device)
-            old_out = model(old_batch["image"])
+            old_out = self.run_model(old_batch)
             for name, value in TASKS[old_task].loss(old_out, old_batch, model.layout).items():
                 terms[f"replay_{name}"] = weight * value
+            for name, value in self.strategy.replayed_loss(model, old_batch, old_out).items():
+                terms[f"replay_{old_task}_{name}"] = value
         terms.update(self.strategy.extra_loss(model, batch, out))
         return terms
+
+    def run_model(self, batch: dict) -> torch.Tensor:
+        feats = self.model.backbone_features(batch["image"])
+        if self.model.backbone_frozen():  # strategies' frozen teachers share this backbone: reuse its pass
+            batch["backbone_features"] = feats
+        return self.model(batch["image"], backbone_feats=feats)
 
 
 def train_one_epoch(trainer, loader, optimizer, scheduler, step: int, frozen_bn: bool,

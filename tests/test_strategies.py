@@ -11,7 +11,7 @@ from test_model import CLASSES
 
 MODEL = {"backbone": "efficientnet_lite0", "pretrained": False, "neck_channels": 16, "head_channels": 16}
 PARAMS = {"names": ["naive"], "replay_per_step": 10, "replay_weight": 1.0, "lwf_weight": 1.0,
-          "lwf_temperature": 2.0, "kd_weight": 1.0, "kd_feature_weight": 1.0, "ewc_lambda": 10.0, "ewc_decay": 1.0}
+          "lwf_temperature": 2.0, "lwf_replay_weight": 1.0, "kd_weight": 1.0, "kd_feature_weight": 1.0, "ewc_lambda": 10.0, "ewc_decay": 1.0}
 
 
 @pytest.fixture
@@ -102,3 +102,23 @@ def test_combined_strategy_sums_terms(model):
     _nudge(model, 0.05)
     terms = combo.extra_loss(model, {"image": images}, model(images))
     assert any(k.startswith("lwf_") for k in terms) and any(k.startswith("kd_") for k in terms)
+
+
+def test_training_step_distils_on_replayed_images(data_root, model):
+    """replay + lwf: the replayed batch gets its task loss and the old tasks' distillation."""
+    from onehead.engine import TrainStep
+
+    seg = build_dataset("seg", data_root, "train")
+    memory = {"seg": {"replay": choose_replay(seg, 10, seed=0), "image_size": 64}}
+    params = {**PARAMS, "names": ["replay", "lwf"]}
+    combo = build_strategy(params)
+    combo.before_stage(model, _ctx(memory, learned=["seg"]))
+    step = TrainStep(model, "cls", combo, torch.device("cpu")).eval()
+    batch = {"image": torch.rand(2, 3, 64, 64), "label": torch.tensor([0, 1])}
+    terms = step(batch, step=0)
+    assert set(terms) == {"cls_ce", "replay_seg_ce", "replay_seg_lwf_seg", "lwf_seg"}
+    assert abs(terms["replay_seg_lwf_seg"].item()) < 1e-5  # student still equals the teacher
+    _nudge(model, 0.05)
+    assert step(batch, step=1)["replay_seg_lwf_seg"].item() > 1e-4
+    combo.strategies[1].params = {**params, "lwf_replay_weight": 0.0}
+    assert "replay_seg_lwf_seg" not in step(batch, step=2)

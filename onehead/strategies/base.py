@@ -1,8 +1,9 @@
 """The strategy interface (Avalanche-style hooks) and a combinator for several strategies.
 
 A stage calls, in order: `before_stage` once; per training step `extra_batches(step)`
-(old-task `(task, batch, weight)` triples whose loss is added, e.g. replay) and `extra_loss(model, batch, out)`
-(regularisers such as EWC, LwF, KD); `after_stage` once. `state_dict` travels in the
+(old-task `(task, batch, weight)` triples whose loss is added, e.g. replay), `replayed_loss(model,
+batch, out)` on each of those batches (e.g. LwF on replayed images) and `extra_loss(model, batch,
+out)` on the current batch (regularisers such as EWC, LwF, KD); `after_stage` once. `state_dict` travels in the
 checkpoint. `ctx` is a `StageContext` with the task memory of earlier stages.
 """
 from __future__ import annotations
@@ -37,6 +38,9 @@ class Strategy:
     def extra_loss(self, model, batch: dict, out: torch.Tensor) -> dict[str, torch.Tensor]:
         return {}
 
+    def replayed_loss(self, model, batch: dict, out: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {}
+
     def after_stage(self, model, ctx: StageContext) -> None:
         pass
 
@@ -66,6 +70,12 @@ class Combined(Strategy):
         terms = {}
         for s in self.strategies:
             terms.update(s.extra_loss(model, batch, out))
+        return terms
+
+    def replayed_loss(self, model, batch, out):
+        terms = {}
+        for s in self.strategies:
+            terms.update(s.replayed_loss(model, batch, out))
         return terms
 
     def after_stage(self, model, ctx):

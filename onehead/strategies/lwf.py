@@ -3,7 +3,9 @@
 The model at the start of the stage is the teacher (sharing the student's backbone pass
 when the backbone is frozen, as it then is the same network); on every current batch the
 old tasks' channels (softened seg logits per pixel, detection heatmap and boxes, cls
-logits) are pulled towards the teacher's.
+logits) are pulled towards the teacher's. With replay, the same is done on the replayed
+images (weight `lwf_replay_weight`), as in Dark Experience Replay (Buzzega et al., 2020):
+there the teacher's outputs carry the old task at its own resolution and image domain.
 """
 from __future__ import annotations
 
@@ -29,3 +31,9 @@ class LwF(Strategy):
             return {}
         teacher_out = self.teacher(batch["image"], backbone_feats=batch.get("backbone_features"))
         return self.output_terms(model, out, teacher_out, self.params["lwf_weight"])
+
+    def replayed_loss(self, model, batch, out):
+        if self.teacher is None or self.params["lwf_replay_weight"] == 0:
+            return {}
+        teacher_out = self.teacher(batch["image"], backbone_feats=batch.get("backbone_features"))
+        return self.output_terms(model, out, teacher_out, self.params["lwf_replay_weight"])
