@@ -76,6 +76,7 @@ STAGE_SCHEMA = {
     "trainable": (str, _one_of(*TRAINABLE)),
     "backbone_lr_scale": (NUM, _non_negative),
     "task_rows_lr_scale": (NUM, _non_negative),
+    "old_rows_lr_scale": (NUM, _non_negative),
     "eval_every": (int, _positive),
 }
 SCHEMA: dict[str, dict[str, tuple]] = {

@@ -44,18 +44,20 @@ def set_trainable(model, task: str, trainable: str) -> None:
         rows.biases[task].requires_grad_(True)
 
 
-def make_optimizer(model, task: str, stage_params: dict, weight_decay: float, total_steps: int):
-    """AdamW with warm-up and cosine decay; backbone and this task's output rows get scaled rates."""
+def make_optimizer(model, task: str, old_tasks: list[str], stage_params: dict, weight_decay: float,
+                   total_steps: int):
+    """AdamW with warm-up and cosine decay; the backbone and the head's output rows of this task
+    and of the earlier tasks get their own scaled rates (a scale of 0 freezes them)."""
     rows = model.head.out_conv
-    own_rows = {id(rows.weights[task]), id(rows.biases[task])}
+    row_group = {id(p): "task_rows" for p in (rows.weights[task], rows.biases[task])}
+    row_group.update({id(p): "old_rows" for t in old_tasks for p in (rows.weights[t], rows.biases[t])})
     lr = stage_params["lr"]
     scale = {"backbone": stage_params["backbone_lr_scale"], "task_rows": stage_params["task_rows_lr_scale"],
-             "rest": 1.0}
+             "old_rows": stage_params["old_rows_lr_scale"], "rest": 1.0}
     groups = {name: [] for name in scale}
     for name, p in model.named_parameters():
         if p.requires_grad:
-            group = ("task_rows" if id(p) in own_rows else "backbone" if name.startswith("backbone.") else "rest")
-            groups[group].append(p)
+            groups[row_group.get(id(p), "backbone" if name.startswith("backbone.") else "rest")].append(p)
     optimizer = torch.optim.AdamW([{"params": ps, "lr": lr * scale[g]} for g, ps in groups.items() if ps],
                                   weight_decay=weight_decay)
     warmup = min(50, max(1, total_steps // 10))
@@ -127,7 +129,7 @@ def run_stage(stage: str, params_path: str = "params.yaml", models_dir: str = "m
     strategy.before_stage(model, ctx)
     trainer = distributed.wrap(TrainStep(model, task, strategy, device), world, device)
     total_steps = sp["epochs"] * len(loader)
-    optimizer, scheduler = make_optimizer(model, task, sp, tp["weight_decay"], total_steps)
+    optimizer, scheduler = make_optimizer(model, task, learned, sp, tp["weight_decay"], total_steps)
     frozen_bn = tp["freeze_bn"] and bool(learned)
     image_size[task] = size
     now_learned = learned + [task]

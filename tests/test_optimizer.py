@@ -1,0 +1,36 @@
+"""Which weights train and how fast: trainable sets and per-group learning rates."""
+import torch
+
+from onehead.model.net import build_model
+from onehead.stage import make_optimizer, set_trainable
+from test_model import CLASSES
+
+MODEL = {"backbone": "efficientnet_lite0", "pretrained": False, "neck_channels": 16, "head_channels": 16}
+STAGE = {"lr": 0.01, "backbone_lr_scale": 0.1, "task_rows_lr_scale": 5.0, "old_rows_lr_scale": 0.0}
+
+
+def test_row_groups_get_their_scaled_rates_and_zero_freezes_old_rows():
+    torch.manual_seed(0)
+    model = build_model(MODEL, CLASSES)
+    set_trainable(model, "cls", "neck_head")
+    optimizer, scheduler = make_optimizer(model, "cls", ["seg", "det"], STAGE, 0.01, total_steps=100)
+    rows = model.head.out_conv
+    lr_of = {id(p): g["initial_lr"] for g in optimizer.param_groups for p in g["params"]}  # before warm-up
+    assert lr_of[id(rows.weights["cls"])] == 0.05 and lr_of[id(rows.weights["det"])] == 0.0
+    assert lr_of[id(model.neck.fuse[0].weight)] == 0.01
+    assert all(id(p) not in lr_of for p in model.backbone.parameters())  # frozen: not optimised
+    before = {t: rows.weights[t].detach().clone() for t in ("seg", "det", "cls")}
+    for _ in range(3):
+        model(torch.rand(2, 3, 64, 64)).square().mean().backward()
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad()
+    assert torch.equal(rows.weights["seg"], before["seg"]) and torch.equal(rows.weights["det"], before["det"])
+    assert not torch.equal(rows.weights["cls"], before["cls"])
+
+
+def test_task_slice_trains_only_the_stage_rows():
+    model = build_model(MODEL, CLASSES)
+    set_trainable(model, "det", "task_slice")
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable == {"head.layers.6.weights.det", "head.layers.6.biases.det"}
