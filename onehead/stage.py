@@ -44,6 +44,14 @@ def set_trainable(model, task: str, trainable: str) -> None:
         rows.biases[task].requires_grad_(True)
 
 
+def stage_strategy(strategy_params: dict, learned: list[str], trainable: str) -> dict:
+    """The strategy params a stage runs with: plain training when there is nothing to protect
+    (stage 1) or nothing can harm earlier tasks (`task_slice`: only this task's rows train)."""
+    if not learned or trainable == "task_slice":
+        return {**strategy_params, "names": ["naive"]}
+    return strategy_params
+
+
 def make_optimizer(model, task: str, old_tasks: list[str], stage_params: dict, weight_decay: float,
                    total_steps: int):
     """AdamW with warm-up and cosine decay; the backbone and the head's output rows of this task
@@ -124,7 +132,7 @@ def run_stage(stage: str, params_path: str = "params.yaml", models_dir: str = "m
     train_set = build_dataset(task, root, "train", train_transform(task, size))
     loader = train_loader(train_set, stage, sp["batch_size"], workers, world, tp["seed"], generator)
     set_trainable(model, task, sp["trainable"])
-    strategy = build_strategy(params["strategy"]) if learned else build_strategy({**params["strategy"], "names": ["naive"]})
+    strategy = build_strategy(stage_strategy(params["strategy"], learned, sp["trainable"]))
     ctx = StageContext(task=task, learned=learned, memory=memory, device=device, seed=tp["seed"])
     strategy.before_stage(model, ctx)
     trainer = distributed.wrap(TrainStep(model, task, strategy, device), world, device)

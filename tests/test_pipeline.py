@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from conftest import REPO, require_mirror
@@ -187,3 +188,15 @@ def test_torchrun_two_processes_train_stage1_in_line_with_one(workdir, tmp_path)
     assert last == pytest.approx(float(one_loss[-1].split("\t")[1]), rel=0.25)
     assert two["seg"]["miou"] == pytest.approx(one["seg"]["miou"], abs=0.02)
     assert not list((dest / "models").glob(".*tmp")) and not list((dest / "metrics").glob(".*tmp"))
+
+
+def test_task_slice_stage3_leaves_earlier_tasks_bit_identical(workdir):
+    """Default stage 3 trains only the cls rows: every other weight and the seg/det scores stay exactly."""
+    params = yaml.safe_load((workdir / "params.yaml").read_text())
+    assert params["stage3_cls"]["trainable"] == "task_slice"
+    before = load_checkpoint(workdir / "models/stage2_det.pt")["model"]
+    after = load_checkpoint(workdir / "models/stage3_cls.pt")["model"]
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed == {"head.layers.6.weights.cls", "head.layers.6.biases.cls"}
+    s2, s3 = read(workdir, "metrics/stage2_det.json"), read(workdir, "metrics/stage3_cls.json")
+    assert s3["seg"] == s2["seg"] and s3["det"] == s2["det"]

@@ -70,8 +70,22 @@ STRATEGY_NOTES = {
 }
 
 
+def stage_summary(stage: str, sp: dict) -> str:
+    return (f"{stage}: `{sp['trainable']}` (lr {sp['lr']}; own rows ×{sp['task_rows_lr_scale']}, earlier rows "
+            f"×{sp['old_rows_lr_scale']}; {sp['epochs']} epochs, {sp['image_size']} px)")
+
+
 def strategy_notes(params: dict) -> str:
     notes = [STRATEGY_NOTES[n] for n in params["strategy"]["names"]]
+    names = set(params["strategy"]["names"])
+    if params["strategy"]["lwf_replay_weight"] and "replay" in names and names & {"lwf", "kd"}:
+        notes.append("LwF/KD also act on the replayed images (weight "
+                     f"{params['strategy']['lwf_replay_weight']}), as in Dark Experience Replay (Buzzega et al., 2020).")
+    for stage in STAGES[1:]:
+        if params[stage]["trainable"] == "task_slice":
+            notes.append(f"**{stage} trains only its own output rows** of the head's last layer: every other "
+                         "weight is frozen, so the earlier tasks' outputs are bit-identical before and after it "
+                         "(their drop in that stage is 0 by construction) and no strategy runs in it.")
     notes.append("Why: with a frozen ImageNet backbone and frozen BatchNorm statistics the only shared weights "
                  "that move are the neck and the head, and the old tasks' own output channels; distillation "
                  "keeps those outputs where they were on the new images, replay anchors them on real old data.")
@@ -114,7 +128,7 @@ input, classification is the spatial mean of its channels.
 ## Schedule and strategy
 Stage 1 trains on Mini-VOC-Seg only, stage 2 on Mini-COCO-Det only, stage 3 on Imagenette-160 only.
 Forgetting mitigation in stages 2–3: **{strategy}**; trainable parts per stage:
-{', '.join(f"{s}: `{params[s]['trainable']}` (lr {params[s]['lr']}, {params[s]['epochs']} epochs, {params[s]['image_size']} px)" for s in STAGES)};
+{', '.join(stage_summary(s, params[s]) for s in STAGES)};
 BatchNorm statistics {'frozen' if params['train']['freeze_bn'] else 'updated'} after stage 1.
 
 {strategy_notes(params)}
