@@ -2,7 +2,7 @@
 
     dvc exp run --queue -S 'strategy.names=[naive]' -S 'strategy.names=[ewc]' ...   # or see README
     dvc queue start && dvc queue status
-    python -m onehead.compare --out comparison.md --chart plots/comparison.png
+    python -m onehead.compare --out comparison.md --chart plots/comparison.png [--baseline HEAD]
 
 Reads `dvc exp show --json` (every experiment and the workspace) and keeps the runs that
 have a metrics/evaluate.json.
@@ -53,6 +53,14 @@ def collect(exp_json) -> list[dict]:
     return list(unique.values())
 
 
+def only_baseline(exp_json: list, sha: str) -> list:
+    """The entries of `dvc exp show --json --all-commits` of one baseline commit."""
+    kept = [entry for entry in exp_json if isinstance(entry, dict) and entry.get("rev") == sha]
+    if not kept:
+        raise SystemExit(f"compare: no experiments based on commit {sha[:7]}")
+    return kept
+
+
 def table(runs: list[dict]) -> str:
     head = ("| experiment | strategy | seed | mIoU | AP | AP@0.5 | Top-1 | drop mIoU % | drop AP % | drop AP@0.5 % "
             "| pass all |\n|---|---|---|---|---|---|---|---|---|---|---|")
@@ -97,12 +105,17 @@ def main(argv=None) -> None:
     parser.add_argument("--json", help="a saved `dvc exp show --json` output (default: run it)")
     parser.add_argument("--out", default="comparison.md")
     parser.add_argument("--chart", default="plots/comparison.png")
+    parser.add_argument("--baseline", help="only this commit and the experiments based on it (e.g. HEAD)")
     args = parser.parse_args(argv)
     if args.json:
         exp_json = json.loads(Path(args.json).read_text())
     else:
         exp_json = json.loads(subprocess.run(["dvc", "exp", "show", "--json", "--all-commits"], capture_output=True, text=True,
                                              check=True).stdout)
+    if args.baseline:
+        sha = subprocess.run(["git", "rev-parse", args.baseline], capture_output=True, text=True,
+                             check=True).stdout.strip()
+        exp_json = only_baseline(exp_json, sha)
     runs = collect(exp_json)
     if not runs:
         raise SystemExit("compare: no experiment with metrics/evaluate.json found (run `dvc exp run` first)")

@@ -1,7 +1,9 @@
 """The strategy comparison reads `dvc exp show --json` and tabulates each run's drops."""
 import json
 
-from onehead.compare import bar_chart, collect, table
+import pytest
+
+from onehead.compare import bar_chart, collect, only_baseline, table
 
 
 def _evaluate(miou_drop):
@@ -42,3 +44,10 @@ def test_table_and_chart(tmp_path):
     assert "n/a" in naive_row  # a None drop (zero baseline) is shown, not hidden
     png = bar_chart(runs, tmp_path / "c.png")
     assert png.stat().st_size > 5000
+
+
+def test_only_baseline_keeps_one_commits_runs():
+    names = {r["name"] for r in collect(only_baseline(EXP_JSON, "abc1234"))}
+    assert names == {"main", "exp-naive", "exp-ewc"}
+    with pytest.raises(SystemExit, match="no experiments based on commit fff0000"):
+        only_baseline(EXP_JSON, "fff0000")
