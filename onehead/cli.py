@@ -23,9 +23,11 @@ def _interrupt_on_sigterm(signum, frame):
 def user_errors(what: str):
     """Print `error: …` instead of a traceback for problems with the user's inputs; exit 2.
 
-    SIGTERM is turned into KeyboardInterrupt so temporary files are cleaned up as on Ctrl-C.
+    SIGTERM is turned into KeyboardInterrupt so temporary files are cleaned up as on Ctrl-C;
+    SIGINT is handled even when inherited as ignored (commands started in the background).
     """
     signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     except KeyboardInterrupt:
