@@ -58,7 +58,7 @@ def _auto_or_count(v):
 
 def _launcher(v):
     """'python' or a torchrun command, e.g. 'torchrun --nproc_per_node 2'"""
-    return v.split()[:1] in (["python"], ["torchrun"]) or v.startswith("python -m torch.distributed.run")
+    return v.split()[:1] in (["python"], ["torchrun"])
 
 
 def _one_of(*choices) -> Callable[[Any], bool]:

@@ -49,21 +49,18 @@ class TaskRowsConv1x1(nn.Module):
 
     def __init__(self, in_channels: int, layout: ChannelLayout):
         super().__init__()
-        sizes = {t: sl.stop - sl.start for t, sl in layout.task_slices.items()}
-        self.order = ("det", "seg", "cls")
         full = nn.Conv2d(in_channels, layout.total, 1)  # PyTorch's default initialisation
         self.weights, self.biases = nn.ParameterDict(), nn.ParameterDict()
-        for task in self.order:
-            rows = layout.task_slices[task]
+        for task, rows in layout.task_slices.items():  # in channel order, so cat() restores the layout
             self.weights[task] = nn.Parameter(full.weight.detach()[rows].clone())
-            self.biases[task] = nn.Parameter(torch.zeros(sizes[task]))
+            self.biases[task] = nn.Parameter(torch.zeros(rows.stop - rows.start))
         with torch.no_grad():
             self.biases["det"][: layout.det_classes] = -math.log((1 - HEATMAP_PRIOR) / HEATMAP_PRIOR)
         self.out_channels = layout.total
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        weight = torch.cat([self.weights[t] for t in self.order])
-        bias = torch.cat([self.biases[t] for t in self.order])
+        weight = torch.cat(list(self.weights.values()))
+        bias = torch.cat(list(self.biases.values()))
         return F.conv2d(x, weight, bias)
 
 

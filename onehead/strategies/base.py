@@ -67,16 +67,10 @@ class Combined(Strategy):
         return [b for s in self.strategies for b in s.extra_batches(step)]
 
     def extra_loss(self, model, batch, out):
-        terms = {}
-        for s in self.strategies:
-            terms.update(s.extra_loss(model, batch, out))
-        return terms
+        return {k: v for s in self.strategies for k, v in s.extra_loss(model, batch, out).items()}
 
     def replayed_loss(self, model, batch, out):
-        terms = {}
-        for s in self.strategies:
-            terms.update(s.replayed_loss(model, batch, out))
-        return terms
+        return {k: v for s in self.strategies for k, v in s.replayed_loss(model, batch, out).items()}
 
     def after_stage(self, model, ctx):
         for s in self.strategies:

@@ -27,13 +27,14 @@ class LwF(Strategy):
                 for t in self.old_tasks}
 
     def extra_loss(self, model, batch, out):
-        if self.teacher is None or self.params["lwf_weight"] == 0:
-            return {}
-        teacher_out = self.teacher(batch["image"], backbone_feats=batch.get("backbone_features"))
-        return self.output_terms(model, out, teacher_out, self.params["lwf_weight"])
+        return self.distil(model, batch, out, self.params["lwf_weight"])
 
     def replayed_loss(self, model, batch, out):
-        if self.teacher is None or self.params["lwf_replay_weight"] == 0:
+        return self.distil(model, batch, out, self.params["lwf_replay_weight"])
+
+    def distil(self, model, batch, out, weight: float) -> dict:
+        """Output terms against the teacher's pass over the same images (none at weight 0)."""
+        if self.teacher is None or weight == 0:
             return {}
         teacher_out = self.teacher(batch["image"], backbone_feats=batch.get("backbone_features"))
-        return self.output_terms(model, out, teacher_out, self.params["lwf_replay_weight"])
+        return self.output_terms(model, out, teacher_out, weight)
