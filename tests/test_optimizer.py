@@ -4,8 +4,7 @@ import torch
 from onehead.model.net import build_model
 from onehead.stage import make_optimizer, set_trainable
 from test_model import CLASSES
-
-MODEL = {"backbone": "efficientnet_lite0", "pretrained": False, "neck_channels": 16, "head_channels": 16}
+from test_strategies import MODEL
 STAGE = {"lr": 0.01, "backbone_lr_scale": 0.1, "task_rows_lr_scale": 5.0, "old_rows_lr_scale": 0.0}
 
 
