@@ -13,8 +13,7 @@ from onehead.checkpoint import (CheckpointError, check_compatible, load_checkpoi
                                 save_checkpoint)
 from onehead.data import class_names
 from onehead.model.net import build_model
-
-ARCH = {"backbone": "efficientnet_lite0", "pretrained": False, "neck_channels": 128, "head_channels": 128}
+from test_model import MODEL as ARCH
 
 
 def save_stage1(path, data_root, **arch):
