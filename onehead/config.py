@@ -1,185 +1,208 @@
-"""Load and validate params.yaml: known keys only, right types, sensible ranges.
+"""params.yaml as typed, validated settings (pydantic): known keys only, right types, sane values.
 
-Every section is checked against a schema of (type, check) pairs; an unknown key, a wrong
-type or an impossible value raises `ConfigError` naming the file and the dotted key.
+`load_params` returns a frozen `Params`; an unknown key, a wrong type or an impossible value
+raises `ConfigError` naming the file and the dotted key, e.g.
+`params.yaml: 'stage2_det.lr' has an impossible value -0.1 (must be > 0)`.
+
+    python -m onehead.config PROFILE.yaml     # merge a partial profile into params.yaml
 """
 from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any, Callable
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-STAGES = ("stage1_seg", "stage2_det", "stage3_cls")
-STAGE_TASK = {"stage1_seg": "seg", "stage2_det": "det", "stage3_cls": "cls"}
-STRATEGIES = ("naive", "ewc", "lwf", "replay", "kd")
+from .catalog import MAX_REPLAY_PER_TASK, STAGE_ORDER
+from .errors import ConfigError
+
+STRATEGY_NAMES = ("naive", "ewc", "lwf", "replay", "kd")
 TRAINABLE = ("all", "neck_head", "head", "task_slice")
 
 
-class ConfigError(ValueError):
-    """A params file that cannot be used; the message names the file and key."""
+def _check(ok, hint: str):
+    """An after-validator: `ok(value)` must hold, else the value is impossible (`hint` says why)."""
+    def validator(value):
+        if not ok(value):
+            raise ValueError(hint)
+        return value
+    return AfterValidator(validator)
 
 
-def _positive(v):
-    """must be > 0"""
-    return v > 0
+Positive = Annotated[float, Field(gt=0)]
+NonNegative = Annotated[float, Field(ge=0)]
+Count = Annotated[int, Field(ge=0)]
+ImageSize = Annotated[int, _check(lambda v: v >= 32 and v % 32 == 0, "a multiple of 32, at least 32")]
+ReplayCount = Annotated[int, Field(ge=0, le=MAX_REPLAY_PER_TASK)]
+Workers = Annotated[int | str, _check(lambda v: v == "auto" or (isinstance(v, int) and v >= 0),
+                                      "'auto' or a count ≥ 0")]
+Launcher = Annotated[str, _check(lambda v: v.split()[:1] in (["python"], ["torchrun"]),
+                                 "'python' or a torchrun command, e.g. 'torchrun --nproc_per_node 2'")]
+StrategyNames = Annotated[list[Literal[STRATEGY_NAMES]], _check(len, "a non-empty list of " + ", ".join(STRATEGY_NAMES))]
 
 
-def _non_negative(v):
-    """must be ≥ 0"""
-    return v >= 0
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
-def _fraction(v):
-    """must lie in [0, 1]"""
-    return 0 <= v <= 1
+class DataParams(Section):
+    root: str
+    source: Literal["mirror", "official"]
+    mirror: str
+    manifest: str
+    subset: Count
 
 
-def _image_size(v):
-    """a multiple of 32, at least 32"""
-    return v >= 32 and v % 32 == 0
+class ModelParams(Section):
+    backbone: Literal["efficientnet_lite0", "mobilenet_v3_small"]
+    pretrained: bool
+    neck_channels: Annotated[int, Field(gt=0)]
+    head_channels: Annotated[int, Field(gt=0)]
+
+    def architecture(self) -> dict:
+        """What must match between a checkpoint and params.yaml (weights may come from either)."""
+        return self.model_dump(exclude={"pretrained"})
 
 
-def _at_most_ten(v):
-    """0–10: SPEC §3 allows at most 10 replayed images per earlier task"""
-    return 0 <= v <= 10
+class TrainParams(Section):
+    seed: Count
+    device: Literal["auto", "cpu", "cuda"]
+    weight_decay: NonNegative
+    freeze_bn: bool
+    threads: Count
+    workers: Workers
+    launcher: Launcher
+    det_max_per_image: Annotated[int, Field(gt=0)]
 
 
-def _strategy_names(v):
-    """a non-empty list of naive, ewc, lwf, replay, kd"""
-    return len(v) > 0 and all(n in STRATEGIES for n in v)
+class MemoryParams(Section):
+    replay_per_task: ReplayCount
+    fisher_samples: Count
 
 
-def _auto_or_count(v):
-    """'auto' or a count ≥ 0"""
-    return v == "auto" or (isinstance(v, int) and v >= 0)
+class StrategyParams(Section):
+    names: StrategyNames
+    replay_per_step: ReplayCount
+    replay_weight: NonNegative
+    lwf_weight: NonNegative
+    lwf_temperature: Positive
+    lwf_replay_weight: NonNegative
+    kd_weight: NonNegative
+    kd_feature_weight: NonNegative
+    kd_temperature: Positive
+    ewc_lambda: NonNegative
+    ewc_decay: Annotated[float, Field(ge=0, le=1)]
 
 
-def _launcher(v):
-    """'python' or a torchrun command, e.g. 'torchrun --nproc_per_node 2'"""
-    return v.split()[:1] in (["python"], ["torchrun"])
+class StageParams(Section):
+    epochs: Count
+    image_size: ImageSize
+    batch_size: Annotated[int, Field(gt=0)]
+    lr: Positive
+    trainable: Literal[TRAINABLE]
+    backbone_lr_scale: NonNegative
+    task_rows_lr_scale: NonNegative
+    old_rows_lr_scale: NonNegative
+    eval_every: Annotated[int, Field(gt=0)]
 
 
-def _one_of(*choices) -> Callable[[Any], bool]:
-    check = lambda v: v in choices  # noqa: E731
-    check.__doc__ = f"one of {list(choices)}"
-    return check
+class EvaluateParams(Section):
+    latency_runs: Annotated[int, Field(gt=0)]
+    latency_size: Annotated[int, Field(gt=0)]
+    threshold_rel_drop: Annotated[float, Field(ge=0, le=1)]
 
 
-NUM = (int, float)
-STAGE_SCHEMA = {
-    "epochs": (int, _non_negative),
-    "image_size": (int, _image_size),
-    "batch_size": (int, _positive),
-    "lr": (NUM, _positive),
-    "trainable": (str, _one_of(*TRAINABLE)),
-    "backbone_lr_scale": (NUM, _non_negative),
-    "task_rows_lr_scale": (NUM, _non_negative),
-    "old_rows_lr_scale": (NUM, _non_negative),
-    "eval_every": (int, _positive),
-}
-SCHEMA: dict[str, dict[str, tuple]] = {
-    "data": {
-        "root": (str, None),
-        "source": (str, _one_of("mirror", "official")),
-        "mirror": (str, None),
-        "manifest": (str, None),
-        "subset": (int, _non_negative),
-    },
-    "model": {
-        "backbone": (str, _one_of("efficientnet_lite0", "mobilenet_v3_small")),
-        "pretrained": (bool, None),
-        "neck_channels": (int, _positive),
-        "head_channels": (int, _positive),
-    },
-    "train": {
-        "seed": (int, _non_negative),
-        "device": (str, _one_of("auto", "cpu", "cuda")),
-        "weight_decay": (NUM, _non_negative),
-        "freeze_bn": (bool, None),
-        "threads": (int, _non_negative),
-        "workers": ((int, str), _auto_or_count),
-        "launcher": (str, _launcher),
-        "det_max_per_image": (int, _positive),
-    },
-    "memory": {
-        "replay_per_task": (int, _at_most_ten),
-        "fisher_samples": (int, _non_negative),
-    },
-    "strategy": {
-        "names": (list, _strategy_names),
-        "replay_per_step": (int, _at_most_ten),
-        "replay_weight": (NUM, _non_negative),
-        "lwf_weight": (NUM, _non_negative),
-        "lwf_temperature": (NUM, _positive),
-        "lwf_replay_weight": (NUM, _non_negative),
-        "kd_weight": (NUM, _non_negative),
-        "kd_feature_weight": (NUM, _non_negative),
-        "ewc_lambda": (NUM, _non_negative),
-        "ewc_decay": (NUM, _fraction),
-    },
-    "evaluate": {
-        "latency_runs": (int, _positive),
-        "latency_size": (int, _positive),
-        "threshold_rel_drop": (NUM, _fraction),
-    },
-    "report": {
-        "qualitative_images": (int, _non_negative),
-    },
-    **{stage: STAGE_SCHEMA for stage in STAGES},
-}
+class ReportParams(Section):
+    qualitative_images: Count
 
 
-def _check_section(path: str, name: str, section: Any) -> None:
-    if not isinstance(section, dict):
-        raise ConfigError(f"{path}: section '{name}' must be a mapping, got {type(section).__name__}")
-    schema = SCHEMA[name]
-    for key, value in section.items():
-        if key not in schema:
-            raise ConfigError(f"{path}: unknown key '{name}.{key}' (known: {', '.join(schema)})")
-        kind, check = schema[key]
-        if isinstance(value, bool) and kind is not bool:
-            raise ConfigError(f"{path}: '{name}.{key}' must be {_kind_name(kind)}, got a boolean")
-        if not isinstance(value, kind):
-            raise ConfigError(f"{path}: '{name}.{key}' must be {_kind_name(kind)}, got {value!r}")
-        if check is not None and not check(value):
-            hint = f" ({check.__doc__})" if check.__doc__ else ""
-            raise ConfigError(f"{path}: '{name}.{key}' has an impossible value {value!r}{hint}")
-    missing = [k for k in schema if k not in section]
-    if missing:
-        raise ConfigError(f"{path}: section '{name}' lacks key(s) {', '.join(missing)}")
+class Params(Section):
+    data: DataParams
+    model: ModelParams
+    train: TrainParams
+    memory: MemoryParams
+    strategy: StrategyParams
+    stage1_seg: StageParams
+    stage2_det: StageParams
+    stage3_cls: StageParams
+    evaluate: EvaluateParams
+    report: ReportParams
+
+    def stage(self, name: str) -> StageParams:
+        return getattr(self, name)
 
 
-def _kind_name(kind) -> str:
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    return " or ".join(k.__name__ for k in kinds)
+assert set(STAGE_ORDER) <= set(Params.model_fields), "every pipeline stage needs its params section"
+
+_KIND = {"int_type": "int", "float_type": "int or float", "bool_type": "bool", "string_type": "str",
+         "list_type": "list", "model_type": "a mapping", "dict_type": "a mapping"}
+_UNION_TAGS = {"int", "str", "float", "bool"}
 
 
-def validate(params: Any, path: str = "params.yaml") -> dict:
-    """Check a whole params mapping; returns it unchanged."""
+def describe(err: dict, path: str, schema: type[BaseModel] | None = None, top_level: str = "section") -> str:
+    """One pydantic error as a sentence naming the file and the dotted key."""
+    loc = [str(p) for p in err["loc"] if not isinstance(p, int) and "[" not in str(p) and p not in _UNION_TAGS]
+    key, kind, value = ".".join(loc), err["type"], err["input"]
+    level = "key" if len(loc) > 1 else top_level
+    if kind == "extra_forbidden":
+        known = _known(schema or Params, loc[:-1])
+        return f"{path}: unknown {level} '{key}'" + (f" (known: {known})" if known else "")
+    if kind == "missing":
+        return f"{path}: missing {level} '{key}'"
+    if kind in _KIND or kind == "is_instance_of":
+        got = "a boolean" if isinstance(value, bool) else _short(value)
+        return f"{path}: '{key}' must be {_KIND.get(kind) or err['ctx']['class']}, got {got}"
+    hint = err["msg"].removeprefix("Value error, ").removeprefix("Input should be ")
+    return f"{path}: '{key}' has an impossible value {_short(value)} ({_readable(hint)})"
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _known(schema, section: list[str]) -> str:
+    model = schema
+    for name in section:
+        model = model.model_fields[name].annotation
+    return ", ".join(model.model_fields) if isinstance(model, type) and issubclass(model, BaseModel) else ""
+
+
+def _readable(hint: str) -> str:
+    for words, sign in (("greater than or equal to ", "≥ "), ("less than or equal to ", "≤ "),
+                        ("greater than ", "> "), ("less than ", "< ")):
+        if hint.startswith(words):
+            return "must be " + sign + hint.removeprefix(words)
+    return hint
+
+
+def validate(params: Any, path: str = "params.yaml") -> Params:
+    """Check a whole params mapping; returns it as typed `Params`."""
     if not isinstance(params, dict):
         raise ConfigError(f"{path}: top level must be a mapping of sections")
-    for name in params:
-        if name not in SCHEMA:
-            raise ConfigError(f"{path}: unknown section '{name}' (known: {', '.join(SCHEMA)})")
-    for name in SCHEMA:
-        if name not in params:
-            raise ConfigError(f"{path}: missing section '{name}'")
-        _check_section(path, name, params[name])
-    return params
+    try:
+        return Params.model_validate(params)
+    except ValidationError as err:
+        problems = [describe(e, path) for e in err.errors()]
+        more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+        raise ConfigError(problems[0] + more) from None
 
 
-def load_params(path: str | Path = "params.yaml") -> dict:
-    """Read and validate a params file."""
+def read_yaml(path: str | Path) -> Any:
     path = Path(path)
     try:
-        params = yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"{path}: params file not found") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from None
-    return validate(params, str(path))
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate a params file."""
+    return validate(read_yaml(path), str(path))
 
 
 def deep_merge(base: dict, override: dict) -> dict:
@@ -193,13 +216,14 @@ def deep_merge(base: dict, override: dict) -> dict:
     return merged
 
 
-def apply_profile(profile: str | Path, params_path: str | Path = "params.yaml") -> dict:
+def apply_profile(profile: str | Path, params_path: str | Path = "params.yaml") -> Params:
     """Merge a partial profile file (e.g. profiles/tiny.yaml) into params.yaml in place."""
-    base = load_params(params_path)
-    override = yaml.safe_load(Path(profile).read_text()) or {}
-    merged = validate(deep_merge(base, override), str(profile))
+    base = read_yaml(params_path)
+    load_params(params_path)
+    merged = deep_merge(base, read_yaml(profile) or {})
+    params = validate(merged, str(profile))
     Path(params_path).write_text(yaml.safe_dump(merged, sort_keys=False))
-    return merged
+    return params
 
 
 if __name__ == "__main__":

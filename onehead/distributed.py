@@ -13,7 +13,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 
-from .config import ConfigError
+from .errors import ConfigError
 
 
 @dataclass(frozen=True)

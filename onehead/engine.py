@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from pathlib import Path
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
 from .data.common import collate
+from .data.datasets import build_dataset
+from .data.transforms import eval_transform
 from .runtime import progress
 from .tasks import TASKS
 
@@ -42,23 +45,17 @@ class TrainStep(nn.Module):
 
     def forward(self, batch: dict, step: int) -> dict[str, torch.Tensor]:
         model = self.model
-        out = self.run_model(batch)
-        terms = dict(TASKS[self.task].loss(out, batch, model.layout))
+        current = model.forward_pass(batch["image"])
+        terms = dict(TASKS[self.task].loss(current.output, batch, model.layout))
         for old_task, old_batch, weight in self.strategy.extra_batches(step):
             old_batch = to_device(old_batch, self.device)
-            old_out = self.run_model(old_batch)
-            for name, value in TASKS[old_task].loss(old_out, old_batch, model.layout).items():
+            replayed = model.forward_pass(old_batch["image"])
+            for name, value in TASKS[old_task].loss(replayed.output, old_batch, model.layout).items():
                 terms[f"replay_{name}"] = weight * value
-            for name, value in self.strategy.replayed_loss(model, old_batch, old_out).items():
+            for name, value in self.strategy.replayed_loss(model, replayed).items():
                 terms[f"replay_{old_task}_{name}"] = value
-        terms.update(self.strategy.extra_loss(model, batch, out))
+        terms.update(self.strategy.extra_loss(model, current))
         return terms
-
-    def run_model(self, batch: dict) -> torch.Tensor:
-        feats = self.model.backbone_features(batch["image"])
-        if self.model.backbone_frozen():  # strategies' frozen teachers share this backbone: reuse its pass
-            batch["backbone_features"] = feats
-        return self.model(batch["image"], backbone_feats=feats)
 
 
 def train_one_epoch(trainer, loader, optimizer, scheduler, step: int, frozen_bn: bool,
@@ -91,7 +88,12 @@ def evaluate(model, task: str, dataset, device, batch_size: int = 8, max_det: in
     """The SPEC §4 metric of `task` on `dataset` (which must use the eval transform)."""
     model.eval()
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate)
-    loader = progress(loader, f"eval {task}")
-    if task == "det":
-        return TASKS[task].evaluate(model, loader, dataset, device, max_det=max_det)
-    return TASKS[task].evaluate(model, loader, dataset, device)
+    return TASKS[task].evaluate(model, progress(loader, f"eval {task}"), dataset, device, max_det=max_det)
+
+
+def score_tasks(model, tasks: list[str], image_size: dict[str, int], data_root: str | Path, split: str, device,
+                max_det: int = 100) -> dict[str, dict[str, float]]:
+    """SPEC §4 metrics of `model` on `split` for each task, each at the resolution it was trained at."""
+    model.to(device)
+    return {task: evaluate(model, task, build_dataset(task, data_root, split, eval_transform(image_size[task])),
+                           device, max_det=max_det) for task in tasks}

@@ -1,7 +1,7 @@
 """What a finished stage leaves for later ones, whatever the strategy: the task memory.
 
 * `replay`: at most 10 raw training samples, chosen greedily to cover as many classes as
-  possible (ties broken by a seeded shuffle);
+  possible (ties broken by a seeded shuffle), stored as plain tensors;
 * `fisher`: the diagonal empirical Fisher of the task loss on its own training images.
 
 Computing it in every stage keeps stage 1 independent of the strategy params, so a
@@ -13,27 +13,19 @@ import random
 
 import torch
 
-from .data.common import collate
+from .catalog import MAX_REPLAY_PER_TASK
+from .checkpoint import TaskMemory
+from .data.common import collate, to_plain
 from .tasks import TASKS
 
-MAX_REPLAY = 10
 
-
-def sample_classes(target: dict) -> set[int]:
-    if "mask" in target:
-        return {int(v) for v in target["mask"].unique() if v != 255}
-    if "labels" in target:
-        return {int(v) for v in target["labels"]}
-    return {int(target["label"])}
-
-
-def choose_replay(dataset, size: int, seed: int) -> list[tuple]:
+def choose_replay(dataset, task: str, size: int, seed: int) -> list[tuple]:
     """Greedy class coverage: each pick adds the most classes not yet in the buffer."""
     order = list(range(len(dataset)))
     random.Random(seed).shuffle(order)
-    classes = {i: sample_classes(dataset.raw(i)[1]) for i in order}
+    classes = {i: TASKS[task].classes_present(dataset.raw(i)[1]) for i in order}
     chosen, covered = [], set()
-    for _ in range(min(size, MAX_REPLAY, len(order))):
+    for _ in range(min(size, MAX_REPLAY_PER_TASK, len(order))):
         best = max((i for i in order if i not in chosen), key=lambda i: len(classes[i] - covered))
         chosen.append(best)
         covered |= classes[best]
@@ -42,14 +34,14 @@ def choose_replay(dataset, size: int, seed: int) -> list[tuple]:
 
 def estimate_fisher(model, dataset, task: str, samples: int, device) -> dict[str, torch.Tensor]:
     """Mean squared gradient of the task loss, one image at a time, over `samples` images."""
+    n = min(samples, len(dataset))
+    if n == 0:
+        return {}
     params = dict(model.named_parameters())
     grad_flags = {n: p.requires_grad for n, p in params.items()}
     for p in params.values():  # every weight gets a Fisher, whatever trains in later stages
         p.requires_grad_(True)
     fisher = {n: torch.zeros_like(p) for n, p in params.items()}
-    n = min(samples, len(dataset))
-    if n == 0:
-        return {}
     was_training = model.training
     model.eval()
     for i in range(n):
@@ -68,9 +60,8 @@ def estimate_fisher(model, dataset, task: str, samples: int, device) -> dict[str
     return {name: f.cpu() for name, f in fisher.items() if f.any()}
 
 
-def build_task_memory(model, train_set, eval_set, task: str, memory_params: dict, image_size: int,
-                      seed: int, device) -> dict:
+def build_task_memory(model, train_set, eval_set, task: str, memory_params, seed: int, device) -> TaskMemory:
     """`train_set` gives the replay samples (raw); `eval_set` (no augmentation) the Fisher."""
-    return {"replay": choose_replay(train_set, memory_params["replay_per_task"], seed),
-            "fisher": estimate_fisher(model, eval_set, task, memory_params["fisher_samples"], device),
-            "image_size": image_size}
+    replay = choose_replay(train_set, task, memory_params.replay_per_task, seed)
+    return TaskMemory(replay=[to_plain(sample) for sample in replay],
+                      fisher=estimate_fisher(model, eval_set, task, memory_params.fisher_samples, device))

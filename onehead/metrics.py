@@ -6,8 +6,10 @@ import io
 
 import numpy as np
 
+from .catalog import IGNORE_LABEL
 
-def confusion_matrix(pred: np.ndarray, target: np.ndarray, num_classes: int, ignore: int = 255) -> np.ndarray:
+
+def confusion_matrix(pred: np.ndarray, target: np.ndarray, num_classes: int, ignore: int = IGNORE_LABEL) -> np.ndarray:
     """num_classes² counts: rows = ground truth, columns = prediction; `ignore` pixels skipped."""
     keep = target != ignore
     t, p = target[keep].astype(np.int64), pred[keep].astype(np.int64)

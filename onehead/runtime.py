@@ -72,7 +72,6 @@ def pick_device(name: str) -> torch.device:
 
 
 def progress(iterable, desc: str, total: int | None = None, **kw):
-    """A tqdm bar on a terminal; a few plain lines when output is a log (CI, dvc)."""
-    interactive = sys.stderr.isatty()
-    return tqdm(iterable, desc=desc, total=total, leave=False, dynamic_ncols=True,
-                disable=not interactive, **kw)
+    """A tqdm bar on a terminal; none when output goes to a log (CI, dvc), where the stages'
+    own per-epoch lines tell the progress."""
+    return tqdm(iterable, desc=desc, total=total, leave=False, dynamic_ncols=True, disable=None, **kw)

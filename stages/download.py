@@ -1,5 +1,5 @@
 """DVC stage download: fill data/ from the offline mirror or the original hosts, verified."""
-from onehead.cli import main_download
+from onehead.data.download import main
 
 if __name__ == "__main__":
-    main_download()
+    main()

@@ -2,7 +2,7 @@
 
     python stages/evaluate.py --weights models/stage3_cls.pt --data_root data --tasks all [--split test]
 """
-from onehead.cli import main_evaluate
+from onehead.grade import main
 
 if __name__ == "__main__":
-    main_evaluate()
+    main()

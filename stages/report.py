@@ -1,5 +1,5 @@
 """DVC stage report: write report.md and its figures from metrics/ and plots/."""
-from onehead.cli import main_report
+from onehead.report.build import main
 
 if __name__ == "__main__":
-    main_report()
+    main()

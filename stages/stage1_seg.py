@@ -1,5 +1,5 @@
 """DVC stage stage1_seg: train the seg task (see onehead.stage.run_stage)."""
-from onehead.cli import main_stage
+from onehead.stage import main
 
 if __name__ == "__main__":
-    main_stage("stage1_seg")
+    main("stage1_seg")

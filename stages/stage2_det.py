@@ -1,5 +1,6 @@
-"""DVC stage stage2_det: train the det task (see onehead.stage.run_stage)."""
-from onehead.cli import main_stage
+"""DVC stage stage2_det: train the det task, protecting the earlier ones (see onehead.stage.run_stage)."""
+from onehead.stage import main
+from onehead.strategies.registry import build_strategy
 
 if __name__ == "__main__":
-    main_stage("stage2_det")
+    main("stage2_det", build_strategy)

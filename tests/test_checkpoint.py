@@ -1,4 +1,4 @@
-"""Unusable checkpoints and a missing weights package: clear errors, exit 2, nothing written."""
+"""Checkpoints: plain values only (a crafted pickle cannot run), every key checked, clear errors."""
 import json
 import os
 import subprocess
@@ -9,20 +9,33 @@ import torch
 import yaml
 
 from conftest import REPO
-from onehead.checkpoint import (CheckpointError, check_compatible, load_checkpoint, model_from_checkpoint,
-                                save_checkpoint)
-from onehead.data import class_names
+from onehead.checkpoint import FORMAT, TaskMemory, check_compatible, load_checkpoint, model_from_checkpoint, save_checkpoint
+from onehead.data.common import to_plain
+from onehead.data.datasets import build_dataset, class_names
+from onehead.errors import CheckpointError
 from onehead.model.net import build_model
 from test_model import MODEL as ARCH
 
 
 def save_stage1(path, data_root, **arch):
     classes = class_names(data_root)
-    model = build_model({**ARCH, **arch}, classes)
-    save_checkpoint(path, model, stage="stage1_seg", model_params={**ARCH, **arch}, classes=classes,
-                    learned=["seg"], image_size={"seg": 64}, memory={}, strategy={}, params={}, metrics={},
-                    train_time_s={})
+    params = ARCH.model_copy(update=arch)
+    model = build_model(params, classes)
+    replay = [to_plain(build_dataset("seg", data_root, "train").raw(0))]
+    save_checkpoint(path, model, stage="stage1_seg", model_params=params, classes=classes, learned=["seg"],
+                    image_size={"seg": 64}, memory={"seg": TaskMemory(replay=replay, fisher={})}, params={},
+                    metrics={}, train_time_s={"stage1_seg": 1.0}, world_size=1)
     return path
+
+
+def test_checkpoint_round_trip_keeps_replay_samples(tmp_path, data_root):
+    path = save_stage1(tmp_path / "stage1_seg.pt", data_root)
+    ckpt = load_checkpoint(path)
+    stored = ckpt.memory["seg"].replay[0]
+    image, target = build_dataset("seg", data_root, "train").raw(0)
+    assert torch.equal(stored["image"], image) and torch.equal(stored["target"]["mask"], target["mask"])
+    assert type(stored["image"]) is torch.Tensor  # a plain tensor, not a tv_tensors subclass
+    assert ckpt.format == FORMAT and ckpt.learned == ["seg"] and ckpt.image_size == {"seg": 64}
 
 
 def test_checkpoint_of_another_architecture_is_named(tmp_path, data_root):
@@ -34,12 +47,12 @@ def test_checkpoint_of_another_architecture_is_named(tmp_path, data_root):
 def test_weights_that_do_not_fit_their_architecture(tmp_path, data_root):
     path = save_stage1(tmp_path / "stage1_seg.pt", data_root, head_channels=64)
     ckpt = load_checkpoint(path)
-    ckpt["model_params"] = ARCH  # claims 128 head channels, holds 64
+    ckpt.model_params = ARCH  # claims 128 head channels, holds 64
     with pytest.raises(CheckpointError, match=r"stage1_seg\.pt: weights do not fit"):
         model_from_checkpoint(ckpt, path)
 
 
-def test_truncated_and_foreign_checkpoints(tmp_path, data_root):
+def test_truncated_foreign_and_old_checkpoints(tmp_path, data_root):
     path = save_stage1(tmp_path / "stage1_seg.pt", data_root)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
@@ -48,6 +61,67 @@ def test_truncated_and_foreign_checkpoints(tmp_path, data_root):
     torch.save({"state_dict": {}}, path)
     with pytest.raises(CheckpointError, match=r"stage1_seg\.pt: not an onehead checkpoint"):
         load_checkpoint(path)
+    torch.save({"format": "onehead-checkpoint-v1", "model": {}}, path)
+    with pytest.raises(CheckpointError, match=r"format onehead-checkpoint-v1 is no longer read.*dvc repro"):
+        load_checkpoint(path)
+
+
+def _raw(path):
+    return torch.load(path, weights_only=True)
+
+
+@pytest.mark.parametrize("key", ["stage", "model_params", "classes", "learned", "image_size", "model", "memory",
+                                 "params", "metrics", "train_time_s", "world_size"])
+def test_each_missing_key_is_named(tmp_path, data_root, key):
+    path = save_stage1(tmp_path / "stage1_seg.pt", data_root)
+    content = _raw(path)
+    del content[key]
+    torch.save(content, path)
+    with pytest.raises(CheckpointError, match=rf"stage1_seg\.pt: checkpoint: missing key '{key}'"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda c: c["image_size"].update(seg="64"), r"'image_size\.seg' must be int, got '64'"),
+    (lambda c: c["classes"].pop("det"), r"missing key 'classes\.det'"),
+    (lambda c: c["model_params"].update(neck_channels=-1), r"'model_params\.neck_channels' has an impossible value -1"),
+    (lambda c: c.update(learned=["seg", "depth"]), r"'learned' has unknown task\(s\) \['depth'\]"),
+    (lambda c: c["model"].update({"neck.fuse.0.weight": [1.0]}), r"'model\.neck\.fuse\.0\.weight' must be Tensor"),
+])
+def test_ill_typed_keys_are_named(tmp_path, data_root, change, words):
+    path = save_stage1(tmp_path / "stage1_seg.pt", data_root)
+    content = _raw(path)
+    change(content)
+    torch.save(content, path)
+    with pytest.raises(CheckpointError, match=words):
+        load_checkpoint(path)
+
+
+class RunsAShellCommand:
+    """What a malicious checkpoint carries: unpickling it calls os.system."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_crafted_pickle_is_refused_without_running(tmp_path, data_root):
+    marker = tmp_path / "pwned"
+    path = save_stage1(tmp_path / "evil.pt", data_root)
+    content = _raw(path)
+    content["params"] = {"payload": RunsAShellCommand(marker)}
+    torch.save(content, path)
+    cli = [sys.executable, str(REPO / "stages" / "evaluate.py"), "--weights", str(path), "--data_root",
+           str(data_root), "--tasks", "seg"]
+    proc = subprocess.run(cli, cwd=tmp_path, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 2, proc.stderr
+    assert "evil.pt: refused: it holds pickled Python objects" in proc.stderr and "Traceback" not in proc.stderr
+    assert not marker.exists()
+    proc = subprocess.run([sys.executable, "-m", "onehead.predict", "--weights", str(path), "x.jpg"], cwd=tmp_path,
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 2 and "refused" in proc.stderr and not marker.exists()
 
 
 @pytest.fixture
@@ -61,7 +135,8 @@ def stage_dir(tmp_path, data_root):
 
 
 def run_stage_cli(cwd, stage, prelude=""):
-    code = f"{prelude}\nfrom onehead.cli import main_stage\nmain_stage({stage!r})"
+    script = REPO / "stages" / f"{stage}.py"
+    code = f"{prelude}\nimport runpy\nrunpy.run_path({str(script)!r}, run_name='__main__')"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True)
 

@@ -4,7 +4,8 @@ import copy
 import pytest
 import yaml
 
-from onehead.config import ConfigError, apply_profile, deep_merge, load_params, validate
+from onehead.config import apply_profile, deep_merge, load_params, validate
+from onehead.errors import ConfigError
 from conftest import REPO
 
 DEFAULT = yaml.safe_load((REPO / "params.yaml").read_text())
@@ -64,6 +65,6 @@ def test_apply_profile_merges_leaves(tmp_path):
     profile = tmp_path / "p.yaml"
     profile.write_text("stage1_seg: {epochs: 2}\n")
     merged = apply_profile(profile, params)
-    assert merged["stage1_seg"]["epochs"] == 2
-    assert merged["stage1_seg"]["lr"] == DEFAULT["stage1_seg"]["lr"]
+    assert merged.stage1_seg.epochs == 2
+    assert merged.stage1_seg.lr == DEFAULT["stage1_seg"]["lr"]
     assert load_params(params) == merged

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from conftest import make_data_root, write_manifest
-from onehead.data.fetch import DataError, download, read_manifest, select_subset
+from onehead.data.fetch import download, read_manifest, select_subset
+from onehead.errors import DataError
 
 
 @pytest.fixture

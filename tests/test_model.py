@@ -4,14 +4,15 @@ import torch
 from torch import nn
 
 from conftest import require_mirror
-from onehead.data import build_dataset
+from onehead.config import ModelParams
+from onehead.data.datasets import build_dataset
 from onehead.data.transforms import eval_transform
 from onehead.model.backbone import EfficientNetLite0, load_lite0_weights
 from onehead.model.head import count_layers
 from onehead.model.net import build_model, count_parameters, split_outputs
 
 CLASSES = {"det": [f"d{i}" for i in range(10)], "seg": [f"s{i}" for i in range(21)], "cls": [f"c{i}" for i in range(10)]}
-MODEL = {"backbone": "efficientnet_lite0", "pretrained": False, "neck_channels": 128, "head_channels": 128}
+MODEL = ModelParams(backbone="efficientnet_lite0", pretrained=False, neck_channels=128, head_channels=128)
 IMAGENET_INDEX = [0, 217, 482, 491, 497, 566, 569, 571, 574, 701]  # the 10 Imagenette classes
 
 

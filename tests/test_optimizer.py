@@ -1,17 +1,20 @@
 """Which weights train and how fast: trainable sets and per-group learning rates."""
 import torch
 
+from onehead.config import StageParams
 from onehead.model.net import build_model
-from onehead.stage import make_optimizer, set_trainable
+from onehead.stage import make_optimizer
 from test_model import CLASSES
 from test_strategies import MODEL
-STAGE = {"lr": 0.01, "backbone_lr_scale": 0.1, "task_rows_lr_scale": 5.0, "old_rows_lr_scale": 0.0}
+
+STAGE = StageParams(epochs=1, image_size=64, batch_size=2, lr=0.01, trainable="neck_head", backbone_lr_scale=0.1,
+                    task_rows_lr_scale=5.0, old_rows_lr_scale=0.0, eval_every=1)
 
 
 def test_row_groups_get_their_scaled_rates_and_zero_freezes_old_rows():
     torch.manual_seed(0)
     model = build_model(MODEL, CLASSES)
-    set_trainable(model, "cls", "neck_head")
+    model.set_trainable("neck_head", "cls")
     optimizer, scheduler = make_optimizer(model, "cls", ["seg", "det"], STAGE, 0.01, total_steps=100)
     rows = model.head.out_conv
     lr_of = {id(p): g["initial_lr"] for g in optimizer.param_groups for p in g["params"]}  # before warm-up
@@ -30,6 +33,6 @@ def test_row_groups_get_their_scaled_rates_and_zero_freezes_old_rows():
 
 def test_task_slice_trains_only_the_stage_rows():
     model = build_model(MODEL, CLASSES)
-    set_trainable(model, "det", "task_slice")
+    model.set_trainable("task_slice", "det")
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trainable == {"head.layers.6.weights.det", "head.layers.6.biases.det"}

@@ -181,7 +181,7 @@ def test_torchrun_two_processes_train_stage1_in_line_with_one(workdir, tmp_path)
     assert proc.stdout.count("[stage1_seg] done") == 1 and single.stdout.count("[stage1_seg] done") == 1
     two = read(dest, "metrics/stage1_seg.json")
     two_loss = (dest / "plots/stage1_seg/train.tsv").read_text().splitlines()
-    assert load_checkpoint(dest / "models/stage1_seg.pt")["world_size"] == 2
+    assert load_checkpoint(dest / "models/stage1_seg.pt").world_size == 2
     # same global batch and schedule: the loss falls alike and the scores stay close
     first, last = (float(two_loss[i].split("\t")[1]) for i in (1, -1))
     assert last < 0.8 * first
@@ -194,8 +194,8 @@ def test_task_slice_stage3_leaves_earlier_tasks_bit_identical(workdir):
     """Default stage 3 trains only the cls rows: every other weight and the seg/det scores stay exactly."""
     params = yaml.safe_load((workdir / "params.yaml").read_text())
     assert params["stage3_cls"]["trainable"] == "task_slice"
-    before = load_checkpoint(workdir / "models/stage2_det.pt")["model"]
-    after = load_checkpoint(workdir / "models/stage3_cls.pt")["model"]
+    before = load_checkpoint(workdir / "models/stage2_det.pt").model
+    after = load_checkpoint(workdir / "models/stage3_cls.pt").model
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert changed == {"head.layers.6.weights.cls", "head.layers.6.biases.cls"}
     s2, s3 = read(workdir, "metrics/stage2_det.json"), read(workdir, "metrics/stage3_cls.json")

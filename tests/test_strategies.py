@@ -2,16 +2,25 @@
 import pytest
 import torch
 
-from onehead.data import build_dataset
+from onehead.config import ModelParams, StrategyParams
+from onehead.data.common import to_plain
+from onehead.data.datasets import build_dataset
+from onehead.checkpoint import TaskMemory
 from onehead.memory import choose_replay
 from onehead.model.net import build_model
-from onehead.strategies import StageContext, build_strategy
-from onehead.strategies.distill import task_distillation
+from onehead.strategies.base import StageContext
+from onehead.strategies.registry import build_strategy
+from onehead.tasks import TASKS
 from test_model import CLASSES
 
-MODEL = {"backbone": "efficientnet_lite0", "pretrained": False, "neck_channels": 16, "head_channels": 16}
+MODEL = ModelParams(backbone="efficientnet_lite0", pretrained=False, neck_channels=16, head_channels=16)
 PARAMS = {"names": ["naive"], "replay_per_step": 10, "replay_weight": 1.0, "lwf_weight": 1.0,
-          "lwf_temperature": 2.0, "lwf_replay_weight": 1.0, "kd_weight": 1.0, "kd_feature_weight": 1.0, "ewc_lambda": 10.0, "ewc_decay": 1.0}
+          "lwf_temperature": 2.0, "lwf_replay_weight": 1.0, "kd_weight": 1.0, "kd_feature_weight": 1.0,
+          "kd_temperature": 2.0, "ewc_lambda": 10.0, "ewc_decay": 1.0}
+
+
+def strategy(**changes):
+    return build_strategy(StrategyParams(**{**PARAMS, **changes}))
 
 
 @pytest.fixture
@@ -21,7 +30,8 @@ def model():
 
 
 def _ctx(memory, learned=("seg", "det")):
-    return StageContext(task="cls", learned=list(learned), memory=memory, device=torch.device("cpu"))
+    return StageContext(task="cls", learned=list(learned), memory=memory, image_size={"seg": 64, "det": 64},
+                        device=torch.device("cpu"))
 
 
 def _nudge(model, scale):
@@ -32,8 +42,8 @@ def _nudge(model, scale):
 
 def test_ewc_penalty_zero_at_anchor_and_grows_with_distance(model):
     fisher = {n: torch.rand_like(p) for n, p in model.named_parameters() if n.startswith("head.")}
-    ewc = build_strategy({**PARAMS, "names": ["ewc"]})
-    ewc.before_stage(model, _ctx({"seg": {"fisher": fisher}}, learned=["seg"]))
+    ewc = strategy(names=["ewc"])
+    ewc.before_stage(model, _ctx({"seg": TaskMemory(replay=[], fisher=fisher)}, learned=["seg"]))
     assert ewc.penalty(model).item() == 0
     _nudge(model, 0.01)
     small = ewc.penalty(model).item()
@@ -44,37 +54,38 @@ def test_ewc_penalty_zero_at_anchor_and_grows_with_distance(model):
 
 def test_online_ewc_decays_older_fishers(model):
     ones = {n: torch.ones_like(p) for n, p in model.named_parameters() if n == "head.layers.6.biases.det"}
-    ewc = build_strategy({**PARAMS, "names": ["ewc"], "ewc_decay": 0.5})
-    ewc.before_stage(model, _ctx({"seg": {"fisher": ones}, "det": {"fisher": ones}}))
+    ewc = strategy(names=["ewc"], ewc_decay=0.5)
+    ewc.before_stage(model, _ctx({"seg": TaskMemory(replay=[], fisher=ones), "det": TaskMemory(replay=[], fisher=ones)}))
     assert torch.allclose(ewc.fisher["head.layers.6.biases.det"], torch.full_like(ones["head.layers.6.biases.det"], 1.5))
 
 
 @pytest.mark.parametrize("task", ["seg", "det", "cls"])
 def test_distillation_is_zero_when_student_equals_teacher(model, task):
     out = model(torch.rand(2, 3, 64, 64))
-    assert task_distillation(out, out.clone(), model.layout, task, 2.0).abs().item() < 1e-5
-    assert task_distillation(out + torch.randn_like(out), out, model.layout, task, 2.0).item() > 1e-3
+    distillation = TASKS[task].distillation
+    assert distillation(out, out.clone(), model.layout, 2.0).abs().item() < 1e-5
+    assert distillation(out + torch.randn_like(out), out, model.layout, 2.0).item() > 1e-3
 
 
 def test_lwf_and_kd_start_at_zero_and_react_to_change(model):
     images = torch.rand(2, 3, 64, 64)
     for name in ("lwf", "kd"):
-        strategy = build_strategy({**PARAMS, "names": [name]})
-        strategy.before_stage(model, _ctx({}))
-        terms = strategy.extra_loss(model, {"image": images}, model(images))
+        distil = strategy(names=[name])
+        distil.before_stage(model, _ctx({}))
+        terms = distil.extra_loss(model, model.forward_pass(images))
         assert set(terms) >= {f"{name}_seg", f"{name}_det"}
         assert all(abs(v.item()) < 1e-5 for v in terms.values())
         _nudge(model, 0.05)
-        terms = strategy.extra_loss(model, {"image": images}, model(images))
+        terms = distil.extra_loss(model, model.forward_pass(images))
         assert sum(v.item() for v in terms.values()) > 1e-4
         _nudge(model, -0.05)
 
 
 def test_replay_respects_both_caps(data_root, model):
     seg = build_dataset("seg", data_root, "train")
-    samples = choose_replay(seg, 10, seed=0) * 5  # 15 samples: more than any cap allows
-    memory = {"seg": {"replay": samples, "image_size": 64}}
-    replay = build_strategy({**PARAMS, "names": ["replay"], "replay_per_step": 10})
+    samples = choose_replay(seg, "seg", 10, seed=0) * 5  # 15 samples: more than any cap allows
+    memory = {"seg": TaskMemory(replay=[to_plain(s) for s in samples], fisher={})}
+    replay = strategy(names=["replay"], replay_per_step=10)
     replay.before_stage(model, _ctx(memory, learned=["seg"]))
     for step in range(3):
         (task, batch, weight), = replay.extra_batches(step)
@@ -84,23 +95,23 @@ def test_replay_respects_both_caps(data_root, model):
 
 def test_choose_replay_caps_at_ten_and_covers_classes(data_root):
     seg = build_dataset("seg", data_root, "train")
-    chosen = choose_replay(seg, 10, seed=0)
+    chosen = choose_replay(seg, "seg", 10, seed=0)
     assert len(chosen) == len(seg) == 3
     classes = set()
     for _, target in chosen:
         classes |= set(target["mask"].unique().tolist())
     assert {0, 15, 7, 8, 9} <= classes
     cls = build_dataset("cls", data_root, "train")
-    picked = choose_replay(cls, 2, seed=0)
+    picked = choose_replay(cls, "cls", 2, seed=0)
     assert {t["label"] for _, t in picked} == {0, 1}  # one per class before repeats
 
 
 def test_combined_strategy_sums_terms(model):
-    combo = build_strategy({**PARAMS, "names": ["lwf", "kd"]})
+    combo = strategy(names=["lwf", "kd"])
     combo.before_stage(model, _ctx({}))
     images = torch.rand(1, 3, 64, 64)
     _nudge(model, 0.05)
-    terms = combo.extra_loss(model, {"image": images}, model(images))
+    terms = combo.extra_loss(model, model.forward_pass(images))
     assert any(k.startswith("lwf_") for k in terms) and any(k.startswith("kd_") for k in terms)
 
 
@@ -109,9 +120,8 @@ def test_training_step_distils_on_replayed_images(data_root, model):
     from onehead.engine import TrainStep
 
     seg = build_dataset("seg", data_root, "train")
-    memory = {"seg": {"replay": choose_replay(seg, 10, seed=0), "image_size": 64}}
-    params = {**PARAMS, "names": ["replay", "lwf"]}
-    combo = build_strategy(params)
+    memory = {"seg": TaskMemory(replay=[to_plain(s) for s in choose_replay(seg, "seg", 10, seed=0)], fisher={})}
+    combo = strategy(names=["replay", "lwf"])
     combo.before_stage(model, _ctx(memory, learned=["seg"]))
     step = TrainStep(model, "cls", combo, torch.device("cpu")).eval()
     batch = {"image": torch.rand(2, 3, 64, 64), "label": torch.tensor([0, 1])}
@@ -120,5 +130,5 @@ def test_training_step_distils_on_replayed_images(data_root, model):
     assert abs(terms["replay_seg_lwf_seg"].item()) < 1e-5  # student still equals the teacher
     _nudge(model, 0.05)
     assert step(batch, step=1)["replay_seg_lwf_seg"].item() > 1e-4
-    combo.strategies[1].params = {**params, "lwf_replay_weight": 0.0}
+    combo.strategies[1].replay_weight = 0.0
     assert "replay_seg_lwf_seg" not in step(batch, step=2)

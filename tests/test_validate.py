@@ -7,8 +7,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from onehead.cli import main_download
-from onehead.data.fetch import DataError
+from onehead.data.download import main as main_download
+from onehead.errors import DataError
 from onehead.data.validate import validate_data_root
 from conftest import REPO, _mask, write_manifest
 

@@ -12,18 +12,17 @@ from pathlib import Path
 import torch
 from torchvision import tv_tensors
 
+from ..catalog import TASK_INFO
 from .common import TaskDataset, read_rgb
 from .validate import load_coco_json
 
 
 class CocoDetection(TaskDataset):
-    task = "det"
-
     def __init__(self, root: str | Path, split: str, transform=None):
         from pycocotools.coco import COCO
 
         super().__init__(transform)
-        self.root = Path(root) / "mini_coco_det"
+        self.root = Path(root) / TASK_INFO["det"].folder
         self.ann_file = self.root / "annotations" / f"instances_{split}.json"
         load_coco_json(self.ann_file)  # clear errors before pycocotools sees it
         with contextlib.redirect_stdout(io.StringIO()):
@@ -34,6 +33,10 @@ class CocoDetection(TaskDataset):
         self.category_ids = [c["id"] for c in cats]
         self.class_names = tuple(c["name"] for c in cats)
         self.label_of = {cid: i for i, cid in enumerate(self.category_ids)}
+
+    @staticmethod
+    def has_split(root: str | Path, split: str) -> bool:
+        return (Path(root) / TASK_INFO["det"].folder / "annotations" / f"instances_{split}.json").is_file()
 
     def __len__(self) -> int:
         return len(self.image_ids)

@@ -14,7 +14,7 @@ from PIL import Image
 from torchvision import tv_tensors
 from torchvision.transforms.v2.functional import pil_to_tensor
 
-from .fetch import DataError
+from ..errors import DataError
 
 
 def read_rgb(path: Path) -> tv_tensors.Image:
@@ -27,9 +27,7 @@ def read_rgb(path: Path) -> tv_tensors.Image:
 
 
 class TaskDataset(Dataset):
-    """Base class: subclasses implement `__len__`, `load(i)` and `sample_id(i)`."""
-
-    task: str = ""
+    """Base class: subclasses implement `__len__` and `load(i)`."""
 
     def __init__(self, transform=None):
         self.transform = transform
@@ -82,3 +80,21 @@ def collate(batch: list[dict]) -> dict:
     if "label" in batch[0]:
         out["label"] = torch.tensor([int(b["label"]) for b in batch])
     return out
+
+
+def to_plain(sample: tuple) -> dict:
+    """A raw (image, target) sample as plain tensors and numbers, safe to store in a checkpoint."""
+    image, target = sample
+    plain = {k: (v.as_subclass(torch.Tensor) if torch.is_tensor(v) else v) for k, v in target.items()}
+    return {"image": image.as_subclass(torch.Tensor), "target": plain}
+
+
+def from_plain(stored: dict) -> tuple:
+    """The raw sample `to_plain` stored, with the tv_tensors types the transforms need again."""
+    image = tv_tensors.Image(stored["image"])
+    target = dict(stored["target"])
+    if "mask" in target:
+        target["mask"] = tv_tensors.Mask(target["mask"])
+    if "boxes" in target:
+        target["boxes"] = tv_tensors.BoundingBoxes(target["boxes"], format="XYXY", canvas_size=tuple(image.shape[-2:]))
+    return image, target

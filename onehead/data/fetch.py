@@ -21,14 +21,14 @@ from pathlib import Path
 
 import yaml
 
+from ..catalog import TASK_INFO
+from ..errors import DataError
 from ..io import write_json
+from .validate import validate_data_root
 
-COCO_ANN = "mini_coco_det/annotations/instances_{split}.json"
+SEG, DET, CLS = (TASK_INFO[t].folder for t in ("seg", "det", "cls"))
+COCO_ANN = DET + "/annotations/instances_{split}.json"
 SOURCES_FILE = Path(__file__).with_name("sources.yaml")
-
-
-class DataError(ValueError):
-    """Data that cannot be used; the message names the file and the problem."""
 
 
 def sha256_of(path: Path) -> str:
@@ -59,11 +59,11 @@ def select_subset(manifest: dict[str, str], subset: int) -> dict[str, str]:
     groups: dict[tuple, list[str]] = defaultdict(list)
     for rel in sorted(manifest):
         parts = rel.split("/")
-        if parts[0] == "mini_voc_seg" and parts[2] == "JPEGImages":
+        if parts[0] == SEG and parts[2] == "JPEGImages":
             groups[("voc", parts[1])].append(rel)
-        elif parts[0] == "mini_coco_det" and parts[2:3] == ["images"]:
+        elif parts[0] == DET and parts[2:3] == ["images"]:
             groups[("coco", parts[1])].append(rel)
-        elif parts[0] == "imagenette_160":
+        elif parts[0] == CLS:
             groups[("inet", parts[1], parts[2])].append(rel)
     n_classes = max(1, len({k[2] for k in groups if k[0] == "inet"}))
     chosen = {}
@@ -100,12 +100,12 @@ def _extract(archive: Path, dest: Path) -> Path:
 
 def _layout_root(folder: Path) -> Path:
     """The folder holding the dataset folders (an archive may wrap them in one directory)."""
-    if any((folder / name).exists() for name in ("mini_voc_seg", "mini_coco_det", "imagenette_160")):
+    if any((folder / name).exists() for name in (SEG, DET, CLS)):
         return folder
     children = [c for c in folder.iterdir() if c.is_dir()]
     if len(children) == 1:
         return _layout_root(children[0])
-    raise DataError(f"{folder}: no mini_voc_seg / mini_coco_det / imagenette_160 folders in the mirror")
+    raise DataError(f"{folder}: no {SEG} / {DET} / {CLS} folders in the mirror")
 
 
 def copy_from_mirror(mirror: str, files: dict[str, str], out_root: Path, workdir: Path) -> None:
@@ -150,11 +150,11 @@ def fetch_official(files: dict[str, str], out_root: Path, sources: dict) -> None
     voc, inet, coco = {}, {}, []
     for rel in files:
         parts = rel.split("/")
-        if parts[0] == "mini_voc_seg":
+        if parts[0] == SEG:
             voc[sources["voc"]["member"].format(kind=parts[2], name=parts[3])] = out_root / rel
-        elif parts[0] == "imagenette_160":
+        elif parts[0] == CLS:
             inet[sources["imagenette"]["member"].format(wnid=parts[2], name=parts[3])] = out_root / rel
-        elif parts[0] == "mini_coco_det" and parts[2] == "images":
+        elif parts[0] == DET and parts[2] == "images":
             coco.append(rel)
     if voc:
         _stream_members(sources["voc"]["url"], voc)
@@ -164,7 +164,7 @@ def fetch_official(files: dict[str, str], out_root: Path, sources: dict) -> None
         dest = out_root / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
         _download(sources["coco"]["image_url"].format(name=Path(rel).name), dest)
-    if any(rel.startswith("mini_coco_det/annotations") for rel in files):
+    if any(rel.startswith(f"{DET}/annotations") for rel in files):
         _build_coco_annotations(files, out_root, sources["coco"])
 
 
@@ -174,30 +174,31 @@ def _build_coco_annotations(files: dict[str, str], out_root: Path, coco_src: dic
         archive = _download(coco_src["annotations_url"], Path(tmp) / "ann.zip")
         with zipfile.ZipFile(archive) as zf:
             full = json.loads(zf.read(coco_src["annotations_member"]))
-    keep_cats = set(coco_src["category_ids"])
     for split in ("train", "val"):
-        names = {Path(r).name for r in files if r.startswith(f"mini_coco_det/{split}/images/")}
-        images = [im for im in full["images"] if im["file_name"] in names]
-        ids = {im["id"] for im in images}
-        anns = [a for a in full["annotations"] if a["image_id"] in ids and a["category_id"] in keep_cats]
-        cats = [c for c in full["categories"] if c["id"] in keep_cats]
-        mini = {"info": full.get("info", {}), "licenses": full.get("licenses", []),
-                "categories": cats, "images": images, "annotations": anns}
+        mini = restrict_coco(full, _image_names(files, split), set(coco_src["category_ids"]))
         write_json(out_root / COCO_ANN.format(split=split), mini)
+
+
+def restrict_coco(data: dict, image_names: set[str], category_ids: set[int] | None = None) -> dict:
+    """A COCO dict with only the named images, their annotations and (optionally) some categories."""
+    images = [im for im in data["images"] if im["file_name"] in image_names]
+    ids = {im["id"] for im in images}
+    keep_cat = (lambda c: c in category_ids) if category_ids is not None else (lambda c: True)
+    return {**data, "images": images,
+            "annotations": [a for a in data["annotations"] if a["image_id"] in ids and keep_cat(a["category_id"])],
+            "categories": [c for c in data["categories"] if keep_cat(c["id"])]}
+
+
+def _image_names(files, split: str) -> set[str]:
+    return {Path(r).name for r in files if r.startswith(f"{DET}/{split}/images/")}
 
 
 def filter_coco_to_files(out_root: Path, files: dict[str, str]) -> None:
     """Restrict the annotation files to the images present (used for subsets)."""
     for split in ("train", "val"):
         path = out_root / COCO_ANN.format(split=split)
-        if not path.exists():
-            continue
-        data = json.loads(path.read_text())
-        names = {Path(r).name for r in files if r.startswith(f"mini_coco_det/{split}/images/")}
-        data["images"] = [im for im in data["images"] if im["file_name"] in names]
-        ids = {im["id"] for im in data["images"]}
-        data["annotations"] = [a for a in data["annotations"] if a["image_id"] in ids]
-        path.write_text(json.dumps(data))
+        if path.exists():
+            path.write_text(json.dumps(restrict_coco(json.loads(path.read_text()), _image_names(files, split))))
 
 
 def verify_hashes(out_root: Path, files: dict[str, str], skip: set[str] = frozenset()) -> None:
@@ -220,8 +221,6 @@ def load_sources(path: str | Path = SOURCES_FILE) -> dict:
 def download(out_root: str | Path, manifest_path: str | Path, source: str, mirror: str,
              subset: int = 0, sources: dict | None = None) -> dict[str, str]:
     """Build `out_root` atomically: fetch into a temporary folder, verify, validate, rename."""
-    from .validate import validate_data_root
-
     out_root = Path(out_root)
     manifest = read_manifest(manifest_path)
     files = select_subset(manifest, subset)
@@ -234,7 +233,7 @@ def download(out_root: str | Path, manifest_path: str | Path, source: str, mirro
             copy_from_mirror(mirror, files, staging, work)
         else:
             fetch_official(files, staging, sources or load_sources())
-        generated = {r for r in files if r.startswith("mini_coco_det/annotations")}
+        generated = {r for r in files if r.startswith(f"{DET}/annotations")}
         # Official annotations are rebuilt by us, so they are checked by content, not bytes.
         verify_hashes(staging, files, skip=generated if source == "official" else set())
         if subset:

@@ -3,16 +3,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..catalog import TASK_INFO
+from ..errors import DataError
 from .common import TaskDataset, read_rgb
-from .fetch import DataError
 
 
 class ImageFolderClassification(TaskDataset):
-    task = "cls"
-
     def __init__(self, root: str | Path, split: str, transform=None):
         super().__init__(transform)
-        self.root = Path(root) / "imagenette_160" / split
+        self.root = Path(root) / TASK_INFO["cls"].folder / split
         if not self.root.is_dir():
             raise DataError(f"{self.root}: split folder not found")
         self.class_names = tuple(sorted(p.name for p in self.root.iterdir() if p.is_dir()))
@@ -20,6 +19,10 @@ class ImageFolderClassification(TaskDataset):
                         for f in sorted((self.root / name).iterdir()) if f.is_file()]
         if not self.samples:
             raise DataError(f"{self.root}: no images in class folders")
+
+    @staticmethod
+    def has_split(root: str | Path, split: str) -> bool:
+        return (Path(root) / TASK_INFO["cls"].folder / split).is_dir()
 
     def __len__(self) -> int:
         return len(self.samples)

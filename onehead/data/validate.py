@@ -10,14 +10,13 @@ import contextlib
 import io
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
+from ..catalog import TASK_INFO
+from ..errors import DataError
 from ..io import read_json
-from .fetch import DataError
+from .voc import read_mask
 
-VOC_CLASSES = 21
-VOC_VOID = 255
 COCO_KEYS = ("images", "annotations", "categories")
 
 
@@ -31,22 +30,6 @@ def check_image(path: Path) -> tuple[int, int]:
         raise DataError(f"{path}: not a readable image ({err})") from None
 
 
-def check_mask(mask_path: Path, image_size: tuple[int, int]) -> None:
-    try:
-        with Image.open(mask_path) as im:
-            im.load()
-            mode, size, values = im.mode, im.size, np.unique(np.asarray(im))
-    except Exception as err:
-        raise DataError(f"{mask_path}: not a readable mask ({err})") from None
-    if mode != "P":
-        raise DataError(f"{mask_path}: mask must be a palette ('P') PNG, got mode {mode}")
-    if size != image_size:
-        raise DataError(f"{mask_path}: mask size {size} differs from its image size {image_size}")
-    bad = [int(v) for v in values if v >= VOC_CLASSES and v != VOC_VOID]
-    if bad:
-        raise DataError(f"{mask_path}: mask values {bad} outside 0–{VOC_CLASSES - 1} and {VOC_VOID}")
-
-
 def validate_voc(root: Path) -> None:
     for split in ("train", "val"):
         images = sorted((root / split / "JPEGImages").glob("*"))
@@ -56,7 +39,7 @@ def validate_voc(root: Path) -> None:
             mask = root / split / "SegmentationClass" / f"{img.stem}.png"
             if not mask.is_file():
                 raise DataError(f"{img}: no mask {mask}")
-            check_mask(mask, check_image(img))
+            read_mask(mask, check_image(img))
 
 
 def load_coco_json(path: Path) -> dict:
@@ -128,10 +111,9 @@ def validate_imagenette(root: Path) -> None:
 def validate_data_root(root: str | Path, tasks: tuple[str, ...] = ("seg", "det", "cls")) -> None:
     """Validate each task's dataset under `root` (SPEC §1 layout)."""
     root = Path(root)
-    checks = {"seg": (validate_voc, "mini_voc_seg"), "det": (validate_coco, "mini_coco_det"),
-              "cls": (validate_imagenette, "imagenette_160")}
+    checks = {"seg": validate_voc, "det": validate_coco, "cls": validate_imagenette}
     for task in tasks:
-        check, folder = checks[task]
-        if not (root / folder).is_dir():
-            raise DataError(f"{root / folder}: dataset folder missing")
-        check(root / folder)
+        folder = root / TASK_INFO[task].folder
+        if not folder.is_dir():
+            raise DataError(f"{folder}: dataset folder missing")
+        checks[task](folder)

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import MissingWeightsError
+
 # (expand ratio, kernel, stride, out channels, repeats) of EfficientNet-Lite0.
 LITE0_STAGES = [(1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
                 (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1)]
@@ -99,10 +101,6 @@ class EfficientNetLite0(nn.Module):
         c5 = self.forward(x)[-1]
         y = F.relu6(self._bn1(self._conv_head(c5)))
         return self._fc(torch.flatten(F.adaptive_avg_pool2d(y, 1), 1))
-
-
-class MissingWeightsError(RuntimeError):
-    """Pretrained weights asked for but not installed."""
 
 
 def pretrained_lite0_path() -> str:

@@ -58,6 +58,10 @@ class TaskRowsConv1x1(nn.Module):
             self.biases["det"][: layout.det_classes] = -math.log((1 - HEATMAP_PRIOR) / HEATMAP_PRIOR)
         self.out_channels = layout.total
 
+    def task_parameters(self, task: str) -> list[nn.Parameter]:
+        """The weight rows and biases that produce `task`'s channels."""
+        return [self.weights[task], self.biases[task]]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         weight = torch.cat(list(self.weights.values()))
         bias = torch.cat(list(self.biases.values()))

@@ -1,10 +1,13 @@
 """OneHeadNet = backbone → FPN neck → one head; `split_outputs` hands each task its channels."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..config import TRAINABLE
 from .backbone import build_backbone
 from .head import ChannelLayout, OneHead
 from .neck import FPNLayer
@@ -13,6 +16,18 @@ from .neck import FPNLayer
 NORMALISATION = {"efficientnet_lite0": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
                  "mobilenet_v3_small": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))}
 STRIDE = 8
+TRAINABLE_PARTS = {"all": ("backbone", "neck", "head"), "neck_head": ("neck", "head"), "head": ("head",),
+                   "task_slice": ()}
+assert tuple(TRAINABLE_PARTS) == TRAINABLE
+
+
+@dataclass
+class ForwardPass:
+    """One pass over a batch of images, as training hooks (strategies) receive it."""
+    images: torch.Tensor
+    output: torch.Tensor                            # the head's single output tensor
+    backbone_features: list[torch.Tensor] | None    # set while the backbone is frozen: a frozen copy
+                                                    # of the model (a teacher) may reuse them
 
 
 class OneHeadNet(nn.Module):
@@ -41,8 +56,37 @@ class OneHeadNet(nn.Module):
         """One tensor B × layout.total × H/8 × W/8 carrying every task's outputs."""
         return self.head(self.features(images, backbone_feats))
 
+    def forward_pass(self, images: torch.Tensor) -> ForwardPass:
+        feats = self.backbone_features(images)
+        output = self(images, backbone_feats=feats)
+        return ForwardPass(images, output, feats if self.backbone_frozen() else None)
+
     def backbone_frozen(self) -> bool:
         return not any(p.requires_grad for p in self.backbone.parameters())
+
+    def task_rows(self, task: str) -> list[nn.Parameter]:
+        """The parameters that only `task`'s outputs depend on (its rows of the head's last layer)."""
+        return self.head.out_conv.task_parameters(task)
+
+    def set_trainable(self, trainable: str, task: str) -> None:
+        """Choose which weights train: `all`, `neck_head`, `head`, or `task_slice` (only `task`'s rows)."""
+        parts = TRAINABLE_PARTS[trainable]
+        for name, p in self.named_parameters():
+            p.requires_grad_(name.split(".")[0] in parts)
+        if trainable == "task_slice":
+            for p in self.task_rows(task):
+                p.requires_grad_(True)
+
+    def parameter_groups(self, task: str, earlier_tasks: list[str]) -> dict[str, list[nn.Parameter]]:
+        """Trainable parameters by learning-rate group: `backbone`, `task_rows` (this task's output
+        rows), `old_rows` (the earlier tasks' rows) and `rest` (neck and shared head layers)."""
+        group_of = {id(p): "task_rows" for p in self.task_rows(task)}
+        group_of.update({id(p): "old_rows" for t in earlier_tasks for p in self.task_rows(t)})
+        groups = {name: [] for name in ("backbone", "task_rows", "old_rows", "rest")}
+        for name, p in self.named_parameters():
+            if p.requires_grad:
+                groups[group_of.get(id(p), "backbone" if name.startswith("backbone.") else "rest")].append(p)
+        return groups
 
 
 def split_outputs(out: torch.Tensor, layout: ChannelLayout, image_size: tuple[int, int] | None = None) -> dict:
@@ -55,10 +99,11 @@ def split_outputs(out: torch.Tensor, layout: ChannelLayout, image_size: tuple[in
             "seg": seg, "cls": out[:, sl["cls"]].mean(dim=(2, 3))}
 
 
-def build_model(model_params: dict, classes: dict[str, list[str]]) -> OneHeadNet:
+def build_model(model_params, classes: dict[str, list[str]]) -> OneHeadNet:
+    """The network of `model_params` (a `config.ModelParams`) for the class lists of the data."""
     layout = ChannelLayout(len(classes["det"]), len(classes["seg"]), len(classes["cls"]))
-    model = OneHeadNet(model_params["backbone"], model_params["pretrained"],
-                       model_params["neck_channels"], model_params["head_channels"], layout)
+    model = OneHeadNet(model_params.backbone, model_params.pretrained,
+                       model_params.neck_channels, model_params.head_channels, layout)
     return to_channels_last(model)
 
 

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import config
+from ..catalog import METRIC_LABEL, METRICS, STAGE_ORDER, stage_of_task, task_of_metric
 from ..checkpoint import load_checkpoint, model_from_checkpoint
+from ..cli import user_errors
+from ..config import Params, load_params
 from ..io import read_json, write_text
 from ..model.net import count_parameters
 from . import figures
 from .qualitative import qualitative_grid
-
-STAGES = figures.STAGES
 
 
 def fmt(v, digits: int = 4) -> str:
@@ -24,9 +24,9 @@ def fmt(v, digits: int = 4) -> str:
 def results_table(ev: dict) -> str:
     rows = ["| metric | baseline (stage) | final | abs. drop | rel. drop % | ≥ 95 % of baseline |",
             "|---|---|---|---|---|---|"]
-    base_stage = {"miou": "stage 1", "map": "stage 2", "map50": "stage 2", "top1": "stage 3"}
-    for m in ("miou", "map", "map50", "top1"):
-        rows.append(f"| {figures.METRIC_LABEL[m]} | {fmt(ev['baseline'][m])} ({base_stage[m]}) | "
+    for m in METRICS:
+        base_stage = "stage " + str(STAGE_ORDER.index(stage_of_task(task_of_metric(m))) + 1)
+        rows.append(f"| {METRIC_LABEL[m]} | {fmt(ev['baseline'][m])} ({base_stage}) | "
                     f"{fmt(ev['final'][m])} | {fmt(ev['drop_abs'][m])} | {fmt(ev['drop_rel_pct'][m], 2)} | "
                     f"{fmt(ev['pass'][m]) if m in ev['pass'] else '(not gated)'} |")
     return "\n".join(rows)
@@ -34,7 +34,7 @@ def results_table(ev: dict) -> str:
 
 def stage_table(stage_metrics: dict) -> str:
     rows = ["| after | mIoU | AP | AP@0.5 | Top-1 | epochs | train time (s) |", "|---|---|---|---|---|---|---|"]
-    for s in STAGES:
+    for s in STAGE_ORDER:
         m = stage_metrics[s]
         get = lambda t, k: fmt(m[t][k]) if t in m else "—"  # noqa: E731
         rows.append(f"| {s} | {get('seg', 'miou')} | {get('det', 'map')} | {get('det', 'map50')} | "
@@ -51,7 +51,7 @@ def resource_table(ev: dict) -> str:
         f"| — backbone / neck / head | {p['backbone']:,} / {p['neck']:,} / {p['head']:,} |",
         f"| latency 512×512, batch 1, CPU (median) | {lat['cpu_512']} ms |",
         f"| latency 512×512, batch 1, CUDA | {cuda} |",
-        *[f"| training time {s} | {t[s]} s |" for s in STAGES],
+        *[f"| training time {s} | {t[s]} s |" for s in STAGE_ORDER],
         f"| training time total | {t['total']} s ({t['total'] / 60:.1f} min) |"])
 
 
@@ -70,19 +70,19 @@ STRATEGY_NOTES = {
 }
 
 
-def stage_summary(stage: str, sp: dict) -> str:
-    return (f"{stage}: `{sp['trainable']}` (lr {sp['lr']}; own rows ×{sp['task_rows_lr_scale']}, earlier rows "
-            f"×{sp['old_rows_lr_scale']}; {sp['epochs']} epochs, {sp['image_size']} px)")
+def stage_summary(stage: str, sp) -> str:
+    return (f"{stage}: `{sp.trainable}` (lr {sp.lr}; own rows ×{sp.task_rows_lr_scale}, earlier rows "
+            f"×{sp.old_rows_lr_scale}; {sp.epochs} epochs, {sp.image_size} px)")
 
 
-def strategy_notes(params: dict) -> str:
-    notes = [STRATEGY_NOTES[n] for n in params["strategy"]["names"]]
-    names = set(params["strategy"]["names"])
-    if params["strategy"]["lwf_replay_weight"] and "replay" in names and names & {"lwf", "kd"}:
+def strategy_notes(params: Params) -> str:
+    notes = [STRATEGY_NOTES[n] for n in params.strategy.names]
+    names = set(params.strategy.names)
+    if params.strategy.lwf_replay_weight and "replay" in names and names & {"lwf", "kd"}:
         notes.append("LwF/KD also act on the replayed images (weight "
-                     f"{params['strategy']['lwf_replay_weight']}), as in Dark Experience Replay (Buzzega et al., 2020).")
-    for stage in STAGES[1:]:
-        if params[stage]["trainable"] == "task_slice":
+                     f"{params.strategy.lwf_replay_weight}), as in Dark Experience Replay (Buzzega et al., 2020).")
+    for stage in STAGE_ORDER[1:]:
+        if params.stage(stage).trainable == "task_slice":
             notes.append(f"**{stage} trains only its own output rows** of the head's last layer: every other "
                          "weight is frozen, so the earlier tasks' outputs are bit-identical before and after it "
                          "(their drop in that stage is 0 by construction) and no strategy runs in it.")
@@ -92,48 +92,34 @@ def strategy_notes(params: dict) -> str:
     return "\n".join(f"- {n}" for n in notes)
 
 
-def build_report(params_path="params.yaml", metrics_dir="metrics", plots_dir="plots", out="report.md",
-                 checkpoint="models/stage3_cls.pt") -> Path:
-    params = config.load_params(params_path)
-    metrics_dir, plots_dir = Path(metrics_dir), Path(plots_dir)
-    stage_metrics = {s: read_json(metrics_dir / f"{s}.json", "stage metrics") for s in STAGES}
-    ev = read_json(metrics_dir / "evaluate.json", "evaluate metrics")
-    fig_dir = plots_dir / "report"
-    fig_dir.mkdir(parents=True, exist_ok=True)
-    loss_png = figures.loss_curves(plots_dir, fig_dir / "loss_curves.png")
-    forget_png = figures.forgetting_chart(stage_metrics, fig_dir / "forgetting.png")
-    ckpt = load_checkpoint(checkpoint)
-    model = model_from_checkpoint(ckpt, checkpoint)
-    arch_png = figures.architecture_diagram(params["model"], model.layout, count_parameters(model),
-                                            fig_dir / "architecture.png")
-    grid_png = qualitative_grid(model, ckpt, params["data"]["root"], params["report"]["qualitative_images"],
-                                fig_dir / "qualitative.png")
-    rel = lambda p: Path(p).relative_to(Path(out).parent) if Path(out).parent != Path(".") else p  # noqa: E731
-    strategy = " + ".join(params["strategy"]["names"])
-    all_ge = all(ev["final"][m] >= ev["baseline"][m] for m in ("miou", "map", "map50", "top1"))
-    text = f"""# onehead — results report
+def model_section(params: Params, arch_png) -> str:
+    m = params.model
+    return f"""## Model
+![architecture]({arch_png})
 
-*Generated by `dvc repro` (stage `report`) from `metrics/` and `plots/`; do not edit by hand.*
-
-## Model
-![architecture]({rel(arch_png)})
-
-EfficientNet-Lite0-style backbone (`{params['model']['backbone']}`, ImageNet weights) → one FPN layer
-(1×1 laterals of strides 8/16/32 fused at stride 8, one 3×3 conv-BN-ReLU, {params['model']['neck_channels']} ch)
-→ **one head of 3 layers** (3×3 conv-BN-ReLU ×2, {params['model']['head_channels']} ch, then one 1×1 conv)
+EfficientNet-Lite0-style backbone (`{m.backbone}`, ImageNet weights) → one FPN layer
+(1×1 laterals of strides 8/16/32 fused at stride 8, one 3×3 conv-BN-ReLU, {m.neck_channels} ch)
+→ **one head of 3 layers** (3×3 conv-BN-ReLU ×2, {m.head_channels} ch, then one 1×1 conv)
 whose single output tensor carries `[det heatmap | det box 4 | seg 21 | cls]` channels at stride 8.
 Detection is CenterNet-style (heatmap peaks + offset/size), segmentation logits are upsampled to the
 input, classification is the spatial mean of its channels.
+"""
 
-## Schedule and strategy
+
+def schedule_section(params: Params) -> str:
+    return f"""## Schedule and strategy
 Stage 1 trains on Mini-VOC-Seg only, stage 2 on Mini-COCO-Det only, stage 3 on Imagenette-160 only.
-Forgetting mitigation in stages 2–3: **{strategy}**; trainable parts per stage:
-{', '.join(stage_summary(s, params[s]) for s in STAGES)};
-BatchNorm statistics {'frozen' if params['train']['freeze_bn'] else 'updated'} after stage 1.
+Forgetting mitigation in stages 2–3: **{" + ".join(params.strategy.names)}**; trainable parts per stage:
+{', '.join(stage_summary(s, params.stage(s)) for s in STAGE_ORDER)};
+BatchNorm statistics {'frozen' if params.train.freeze_bn else 'updated'} after stage 1.
 
 {strategy_notes(params)}
+"""
 
-## Results (val split)
+
+def results_section(ev: dict, stage_metrics: dict, forget_png) -> str:
+    all_ge = all(ev["final"][m] >= ev["baseline"][m] for m in METRICS)
+    return f"""## Results (val split)
 Baselines are read at the end of each task's own stage (SPEC §3). **Top-1's baseline is taken after
 stage 3, so its drop is 0 by construction** and says nothing about forgetting. Imagenette images come
 from ImageNet's training set, which the pretrained backbone has seen.
@@ -145,19 +131,51 @@ All criteria met: **{ev['pass']['all']}**. Every final metric ≥ its baseline (
 ### Metrics after each stage
 {stage_table(stage_metrics)}
 
-![forgetting]({rel(forget_png)})
+![forgetting]({forget_png})
+"""
 
-## Training curves
-![loss curves]({rel(loss_png)})
+
+def figures_section(loss_png, grid_png) -> str:
+    return f"""## Training curves
+![loss curves]({loss_png})
 
 ## Qualitative results (val)
 Columns: segmentation ground truth and prediction, ground-truth boxes and predicted boxes,
 the classification top-3.
 
-![qualitative]({rel(grid_png)})
-
-## Resources
-{resource_table(ev)}
+![qualitative]({grid_png})
 """
-    write_text(out, text)
+
+
+def draw_figures(params: Params, stage_metrics: dict, plots_dir: Path, checkpoint) -> dict[str, Path]:
+    fig_dir = plots_dir / "report"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    ckpt = load_checkpoint(checkpoint)
+    model = model_from_checkpoint(ckpt, checkpoint)
+    return {"loss": figures.loss_curves(plots_dir, fig_dir / "loss_curves.png"),
+            "forget": figures.forgetting_chart(stage_metrics, fig_dir / "forgetting.png"),
+            "arch": figures.architecture_diagram(params.model, model.layout, count_parameters(model),
+                                                 fig_dir / "architecture.png"),
+            "grid": qualitative_grid(model, ckpt, params.data.root, params.report.qualitative_images,
+                                     fig_dir / "qualitative.png")}
+
+
+def build_report(params_path="params.yaml", metrics_dir="metrics", plots_dir="plots", out="report.md",
+                 checkpoint=f"models/{STAGE_ORDER[-1]}.pt") -> Path:
+    params = load_params(params_path)
+    metrics_dir, plots_dir = Path(metrics_dir), Path(plots_dir)
+    stage_metrics = {s: read_json(metrics_dir / f"{s}.json", "stage metrics") for s in STAGE_ORDER}
+    ev = read_json(metrics_dir / "evaluate.json", "evaluate metrics")
+    pngs = draw_figures(params, stage_metrics, plots_dir, checkpoint)
+    link = {k: (p.relative_to(Path(out).parent) if Path(out).parent != Path(".") else p) for k, p in pngs.items()}
+    sections = ["# onehead — results report\n\n*Generated by `dvc repro` (stage `report`) from `metrics/` and "
+                "`plots/`; do not edit by hand.*\n", model_section(params, link["arch"]), schedule_section(params),
+                results_section(ev, stage_metrics, link["forget"]), figures_section(link["loss"], link["grid"]),
+                f"## Resources\n{resource_table(ev)}\n"]
+    write_text(out, "\n".join(sections))
     return Path(out)
+
+
+def main() -> None:
+    with user_errors("report"):
+        print(f"report: wrote {build_report()}")

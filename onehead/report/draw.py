@@ -8,7 +8,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
-VOID = 255
+from ..catalog import IGNORE_LABEL  # noqa: E402
+from ..io import atomic_path  # noqa: E402
 
 
 def label_colours(n: int) -> np.ndarray:
@@ -34,11 +35,11 @@ def show_segmentation(ax, image, mask: np.ndarray, names: list[str], title: str)
     ax.imshow(to_numpy_image(image))
     colours = label_colours(len(names))
     rgba = np.zeros((*mask.shape, 4))
-    valid = (mask != VOID) & (mask != 0)
+    valid = (mask != IGNORE_LABEL) & (mask != 0)
     rgba[valid, :3] = colours[mask[valid]]
     rgba[valid, 3] = 0.55
     ax.imshow(rgba)
-    present = [names[c] for c in np.unique(mask) if c not in (0, VOID) and c < len(names)]
+    present = [names[c] for c in np.unique(mask) if c not in (0, IGNORE_LABEL) and c < len(names)]
     ax.set_title(f"{title}: {', '.join(present) or 'background'}", fontsize=8)
     ax.axis("off")
 
@@ -80,3 +81,10 @@ def prediction_figure(image, pred: dict, classes: dict, score: float, title: str
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def save_png(fig, target, dpi: int) -> None:
+    """Write `fig` atomically as a PNG and free it."""
+    with atomic_path(target) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi)
+    plt.close(fig)

@@ -10,9 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
-STAGES = ("stage1_seg", "stage2_det", "stage3_cls")
-METRIC_LABEL = {"miou": "mIoU (seg)", "map": "AP@[.5:.95] (det)", "map50": "AP@0.5 (det)", "top1": "Top-1 (cls)"}
-TASK_OF = {"miou": "seg", "map": "det", "map50": "det", "top1": "cls"}
+from ..catalog import METRIC_LABEL, METRICS, STAGE_INFO, STAGE_ORDER, task_of_metric  # noqa: E402
+from .draw import save_png  # noqa: E402
 
 
 def read_tsv(path: Path) -> list[dict[str, float]]:
@@ -23,7 +22,7 @@ def read_tsv(path: Path) -> list[dict[str, float]]:
 def loss_curves(plots_dir: Path, out: Path) -> Path:
     """One panel per stage: every loss term against epoch, with the val metrics on a twin axis."""
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-    for ax, stage in zip(axes, STAGES):
+    for ax, stage in zip(axes, STAGE_ORDER):
         rows = read_tsv(plots_dir / stage / "train.tsv")
         epochs = [r["epoch"] for r in rows]
         for key in rows[0]:
@@ -41,43 +40,43 @@ def loss_curves(plots_dir: Path, out: Path) -> Path:
             twin.set_ylim(0, 1)
             twin.legend(fontsize=7, loc="center right")
     fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    save_png(fig, out, dpi=110)
     return out
 
 
 def forgetting_chart(stage_metrics: dict[str, dict], out: Path) -> Path:
     """Each task's metric after each stage (a task appears once it has been learned)."""
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    for metric in ("miou", "map", "map50", "top1"):
+    for metric in METRICS:
         xs, ys = [], []
-        for i, stage in enumerate(STAGES):
-            task = TASK_OF[metric]
+        for i, stage in enumerate(STAGE_ORDER):
+            task = task_of_metric(metric)
             if task in stage_metrics[stage]:
                 xs.append(i)
                 ys.append(stage_metrics[stage][task][metric])
         ax.plot(xs, ys, "-o", label=METRIC_LABEL[metric])
         for x, y in zip(xs, ys):
             ax.annotate(f"{y:.3f}", (x, y), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
-    ax.set_xticks(range(3), ["after stage 1\n(seg)", "after stage 2\n(det)", "after stage 3\n(cls)"])
+    ax.set_xticks(range(len(STAGE_ORDER)), [f"after stage {i + 1}\n({STAGE_INFO[s].task})"
+                                            for i, s in enumerate(STAGE_ORDER)])
     ax.set(ylabel="val metric", ylim=(0, 1.05), title="Each task's metric after each stage")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    save_png(fig, out, dpi=110)
     return out
 
 
-def architecture_diagram(params: dict, layout, counts: dict, out: Path) -> Path:
-    """Boxes and arrows: backbone → FPN layer → one 3-layer head → one tensor sliced per task."""
+def architecture_diagram(params, layout, counts: dict, out: Path) -> Path:
+    """Boxes and arrows: backbone → FPN layer → one 3-layer head → one tensor sliced per task.
+    `params` is the `config.ModelParams` of the network."""
     fig, ax = plt.subplots(figsize=(12, 3.6))
     ax.set(xlim=(0, 12), ylim=(0, 4))
     ax.axis("off")
     width = 1.6
     blocks = [
         (0.1, "input\n[0,1] RGB", "#eeeeee"),
-        (2.2, f"backbone\n{params['backbone']}\nC3/C4/C5 (s8/16/32)\n{counts['backbone'] / 1e6:.2f} M", "#cfe2f3"),
+        (2.2, f"backbone\n{params.backbone}\nC3/C4/C5 (s8/16/32)\n{counts['backbone'] / 1e6:.2f} M", "#cfe2f3"),
         (4.3, f"neck: 1 FPN layer\n1×1 laterals → s8\n3×3 conv-BN-ReLU\n{counts['neck'] / 1e6:.2f} M", "#d9ead3"),
         (6.4, f"head (3 layers)\n3×3 conv-BN-ReLU\n3×3 conv-BN-ReLU\n1×1 conv → {layout.total} ch\n"
               f"{counts['head'] / 1e6:.2f} M", "#fce5cd"),
@@ -95,6 +94,5 @@ def architecture_diagram(params: dict, layout, counts: dict, out: Path) -> Path:
         ax.text(10.2, y, text, ha="center", va="center", fontsize=7.5)
     ax.set_title(f"One network, one head — {counts['total'] / 1e6:.2f} M parameters", fontsize=10)
     fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    save_png(fig, out, dpi=110)
     return out

@@ -8,17 +8,17 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from ..data import build_dataset  # noqa: E402
-from ..predict import SCORE_THRESHOLD as SCORE, predict_image  # noqa: E402
-from .draw import show_boxes, show_predicted_boxes, show_segmentation, show_top3  # noqa: E402
+from ..data.datasets import build_dataset  # noqa: E402
+from ..inference import SCORE_THRESHOLD as SCORE, predict_image  # noqa: E402
+from .draw import save_png, show_boxes, show_predicted_boxes, show_segmentation, show_top3  # noqa: E402
 
 
 def evenly_spaced(n_items: int, n: int) -> list[int]:
     return sorted({round(i * (n_items - 1) / max(n - 1, 1)) for i in range(min(n, n_items))})
 
 
-def qualitative_grid(model, ckpt: dict, data_root, n: int, out: Path) -> Path:
-    classes = ckpt["classes"]
+def qualitative_grid(model, ckpt, data_root, n: int, out: Path) -> Path:
+    classes = ckpt.classes
     seg_set, det_set, cls_set = (build_dataset(t, data_root, "val") for t in ("seg", "det", "cls"))
     picks = {t: evenly_spaced(len(d), n) for t, d in (("seg", seg_set), ("det", det_set), ("cls", cls_set))}
     rows = max(len(p) for p in picks.values())
@@ -44,6 +44,5 @@ def qualitative_grid(model, ckpt: dict, data_root, n: int, out: Path) -> Path:
             show_top3(axes[r, 4], image, pred["top3"], classes["cls"],
                       f"cls truth: {classes['cls'][target['label']]}", fontsize=8)
     fig.tight_layout()
-    fig.savefig(out, dpi=80)
-    plt.close(fig)
+    save_png(fig, out, dpi=80)
     return out

@@ -1,17 +1,6 @@
-"""Forgetting-mitigation strategies, one module each; `build_strategy` reads params['strategy']."""
-from .base import Combined, StageContext, Strategy
-from .ewc import EWC
-from .kd import KD
-from .lwf import LwF
-from .naive import Naive
-from .replay import Replay
+"""Forgetting-mitigation strategies, one module each (Mammoth-style), with Avalanche-style hooks
+(`base.Strategy`); `registry.build_strategy` makes them from params.
 
-REGISTRY = {cls.name: cls for cls in (Naive, EWC, LwF, Replay, KD)}
-
-
-def build_strategy(params: dict) -> Strategy:
-    strategies = [REGISTRY[name](params) for name in params["names"]]
-    return strategies[0] if len(strategies) == 1 else Combined(strategies)
-
-
-__all__ = ["StageContext", "Strategy", "build_strategy", "REGISTRY"]
+Kept empty on purpose: the first stage, which has nothing to protect, imports only `base`,
+so a change to a strategy's code does not re-run it.
+"""

@@ -13,13 +13,17 @@ from .lwf import LwF
 class KD(LwF):
     name = "kd"
 
-    def extra_loss(self, model, batch, out):
+    def __init__(self, weight: float, feature_weight: float, temperature: float, replay_weight: float = 0.0):
+        super().__init__(weight, temperature, replay_weight)
+        self.feature_weight = feature_weight
+
+
+    def extra_loss(self, model, current):
         if self.teacher is None:
             return {}
-        images, shared = batch["image"], batch.get("backbone_features")
-        teacher_feat = self.teacher.features(images, shared)
-        terms = self.output_terms(model, out, self.teacher.head(teacher_feat), self.params["kd_weight"])
-        if self.params["kd_feature_weight"]:
-            student_feat = model.features(images, shared)
-            terms["kd_feat"] = self.params["kd_feature_weight"] * F.mse_loss(student_feat, teacher_feat)
+        teacher_feat = self.teacher.features(current.images, current.backbone_features)
+        terms = self.output_terms(model, current.output, self.teacher.head(teacher_feat), self.weight)
+        if self.feature_weight:
+            student_feat = model.features(current.images, current.backbone_features)
+            terms["kd_feat"] = self.feature_weight * F.mse_loss(student_feat, teacher_feat)
         return terms

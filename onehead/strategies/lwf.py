@@ -2,19 +2,33 @@
 
 The model at the start of the stage is the teacher (sharing the student's backbone pass
 when the backbone is frozen, as it then is the same network); on every current batch the
-old tasks' channels (softened seg logits per pixel, detection heatmap and boxes, cls
-logits) are pulled towards the teacher's. With replay, the same is done on the replayed
-images (weight `lwf_replay_weight`), as in Dark Experience Replay (Buzzega et al., 2020):
-there the teacher's outputs carry the old task at its own resolution and image domain.
+old tasks' outputs are pulled towards the teacher's by each task's own `distillation`
+(softened seg logits per pixel, detection heatmap and boxes, cls logits). With replay, the
+same is done on the replayed images (`replay_weight`), as in Dark Experience Replay
+(Buzzega et al., 2020): there the teacher's outputs carry the old task at its own
+resolution and image domain.
 """
 from __future__ import annotations
 
+import copy
+
+from ..tasks import TASKS
 from .base import Strategy
-from .distill import frozen_copy, task_distillation
+
+
+def frozen_copy(model):
+    teacher = copy.deepcopy(model).eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    return teacher
 
 
 class LwF(Strategy):
     name = "lwf"
+
+    def __init__(self, weight: float, temperature: float, replay_weight: float = 0.0):
+        self.weight, self.temperature, self.replay_weight = weight, temperature, replay_weight
+
 
     def before_stage(self, model, ctx):
         self.old_tasks = list(ctx.learned)
@@ -22,19 +36,19 @@ class LwF(Strategy):
 
     def output_terms(self, model, out, teacher_out, weight: float) -> dict:
         """One weighted distillation term per old task, named `<strategy>_<task>`."""
-        T = self.params["lwf_temperature"]
-        return {f"{self.name}_{t}": weight * task_distillation(out, teacher_out, model.layout, t, T)
+        return {f"{self.name}_{t}": weight * TASKS[t].distillation(out, teacher_out, model.layout, self.temperature)
                 for t in self.old_tasks}
 
-    def extra_loss(self, model, batch, out):
-        return self.distil(model, batch, out, self.params["lwf_weight"])
+    def extra_loss(self, model, current):
+        return self.distil(model, current, replayed=False)
 
-    def replayed_loss(self, model, batch, out):
-        return self.distil(model, batch, out, self.params["lwf_replay_weight"])
+    def replayed_loss(self, model, replayed):
+        return self.distil(model, replayed, replayed=True)
 
-    def distil(self, model, batch, out, weight: float) -> dict:
+    def distil(self, model, fwd, replayed: bool) -> dict:
         """Output terms against the teacher's pass over the same images (none at weight 0)."""
+        weight = self.replay_weight if replayed else self.weight
         if self.teacher is None or weight == 0:
             return {}
-        teacher_out = self.teacher(batch["image"], backbone_feats=batch.get("backbone_features"))
-        return self.output_terms(model, out, teacher_out, weight)
+        teacher_out = self.teacher(fwd.images, backbone_feats=fwd.backbone_features)
+        return self.output_terms(model, fwd.output, teacher_out, weight)

@@ -7,24 +7,25 @@ from __future__ import annotations
 
 import torch
 
-from ..data.common import RawSamples, collate
+from ..catalog import MAX_REPLAY_PER_TASK
+from ..data.common import RawSamples, collate, from_plain
 from ..data.transforms import train_transform
 from .base import Strategy
-
-MAX_PER_STEP = 10
 
 
 class Replay(Strategy):
     name = "replay"
 
+    def __init__(self, per_step: int, weight: float = 1.0):
+        self.per_step, self.weight = min(per_step, MAX_REPLAY_PER_TASK), weight
+
+
     def before_stage(self, model, ctx):
-        self.per_step = min(self.params["replay_per_step"], MAX_PER_STEP)
         self.buffers = {}
         for task in ctx.learned:
-            mem = ctx.memory.get(task, {})
-            samples = mem.get("replay", [])
+            samples = [from_plain(s) for s in ctx.memory[task].replay]
             if samples and self.per_step:
-                self.buffers[task] = RawSamples(samples, train_transform(task, mem["image_size"]))
+                self.buffers[task] = RawSamples(samples, train_transform(task, ctx.image_size[task]))
         self.generator = torch.Generator().manual_seed(ctx.seed + 1)
 
     def extra_batches(self, step):
@@ -32,5 +33,5 @@ class Replay(Strategy):
         for task, buffer in self.buffers.items():
             n = min(self.per_step, len(buffer))
             picks = torch.randperm(len(buffer), generator=self.generator)[:n].tolist()
-            batches.append((task, collate([buffer[i] for i in picks]), self.params["replay_weight"]))
+            batches.append((task, collate([buffer[i] for i in picks]), self.weight))
         return batches

@@ -16,7 +16,6 @@ import torch.nn.functional as F
 from ..metrics import coco_map
 from ..model.net import STRIDE, split_outputs
 
-METRICS = ("map", "map50")
 GAUSSIAN_ALPHA = 0.54  # TTFNet: sigma = alpha * box side / 6
 BOX_WEIGHT = 1.0
 
@@ -72,6 +71,22 @@ def loss(out: torch.Tensor, batch: dict, layout) -> dict[str, torch.Tensor]:
     t = {k: v.to(out.device) for k, v in t.items()}
     return {"det_focal": focal_loss(parts["det_heatmap"], t["heatmap"]),
             "det_box": BOX_WEIGHT * box_loss(parts["det_box"], t["box"], t["centre"])}
+
+
+def distillation(student: torch.Tensor, teacher: torch.Tensor, layout, temperature: float) -> torch.Tensor:
+    """Heatmap BCE against the teacher's probabilities (minus its minimum) plus L1 on the box
+    channels weighted by where the teacher sees objects; 0 when student equals teacher."""
+    s, t = split_outputs(student, layout), split_outputs(teacher, layout)
+    t_heat = t["det_heatmap"].sigmoid()
+    heat = F.binary_cross_entropy_with_logits(s["det_heatmap"], t_heat) \
+        - F.binary_cross_entropy_with_logits(t["det_heatmap"], t_heat)
+    weight = t_heat.amax(1, keepdim=True)
+    box = (weight * (s["det_box"] - t["det_box"]).abs()).sum() / weight.sum().clamp(min=1e-6) / 4
+    return heat + box
+
+
+def classes_present(target: dict) -> set[int]:
+    return {int(v) for v in target["labels"]}
 
 
 def decode(heat_logits: torch.Tensor, box_raw: torch.Tensor, input_size: tuple[int, int],

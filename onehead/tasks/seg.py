@@ -5,20 +5,29 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..data.voc import IGNORE_INDEX
+from ..catalog import IGNORE_LABEL
+from ..losses import soft_kl
 from ..metrics import confusion_matrix, miou_from_confusion
 from ..model.net import split_outputs
-
-METRICS = ("miou",)
 
 
 def loss(out: torch.Tensor, batch: dict, layout) -> dict[str, torch.Tensor]:
     logits = split_outputs(out, layout, image_size=batch["image"].shape[-2:])["seg"]
-    return {"seg_ce": F.cross_entropy(logits, batch["mask"], ignore_index=IGNORE_INDEX)}
+    return {"seg_ce": F.cross_entropy(logits, batch["mask"], ignore_index=IGNORE_LABEL)}
+
+
+def distillation(student: torch.Tensor, teacher: torch.Tensor, layout, temperature: float) -> torch.Tensor:
+    """Softened per-pixel class distributions of student vs teacher (0 when they are equal)."""
+    return soft_kl(split_outputs(student, layout)["seg"], split_outputs(teacher, layout)["seg"], temperature)
+
+
+def classes_present(target: dict) -> set[int]:
+    return {int(v) for v in target["mask"].unique() if v != IGNORE_LABEL}
 
 
 @torch.no_grad()
-def evaluate(model, loader, dataset, device) -> dict[str, float]:
+def evaluate(model, loader, dataset, device, max_det: int = 100) -> dict[str, float]:
+    """mIoU over `dataset` (`max_det` is detection's and unused here)."""
     n = model.layout.seg_classes
     conf = np.zeros((n, n), dtype=np.int64)
     for batch in loader:
@@ -26,7 +35,7 @@ def evaluate(model, loader, dataset, device) -> dict[str, float]:
         for logit, index in zip(logits, batch["index"]):
             gt = dataset.original_mask(index)
             up = F.interpolate(logit[None], size=gt.shape, mode="bilinear", align_corners=False)
-            conf += confusion_matrix(up[0].argmax(0).cpu().numpy(), gt, n, IGNORE_INDEX)
+            conf += confusion_matrix(up[0].argmax(0).cpu().numpy(), gt, n, IGNORE_LABEL)
     return {"miou": miou_from_confusion(conf)[0]}
 
 
