@@ -53,6 +53,11 @@ def task_of_metric(metric: str) -> str:
     return next(t for t in TASK_ORDER if metric in TASK_INFO[t].metrics)
 
 
+def reference_name(task: str) -> str:
+    """The run that trains `task` alone, for comparison (its outputs' names)."""
+    return f"reference_{task}"
+
+
 def stage_of_task(task: str) -> str:
     """The stage that learns `task` (where its baseline is read, SPEC §3)."""
     return next(s for s, info in STAGE_INFO.items() if info.task == task)

@@ -15,11 +15,11 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from .catalog import MAX_REPLAY_PER_TASK, STAGE_ORDER
+from .catalog import MAX_REPLAY_PER_TASK, STAGE_ORDER, TASK_ORDER
 from .errors import ConfigError
 
 STRATEGY_NAMES = ("naive", "ewc", "lwf", "replay", "kd")
-TRAINABLE = ("all", "neck_head", "head", "task_slice")
+TRAINABLE = ("all", "neck_head", "head", "own", "own_backbone", "task_slice")
 
 
 def _check(ok, hint: str):
@@ -40,6 +40,10 @@ Workers = Annotated[int | str, _check(lambda v: v == "auto" or (isinstance(v, in
                                       "'auto' or a count ≥ 0")]
 Launcher = Annotated[str, _check(lambda v: v.split()[:1] in (["python"], ["torchrun"]),
                                  "'python' or a torchrun command, e.g. 'torchrun --nproc_per_node 2'")]
+TaskChannels = Annotated[dict[str, Annotated[int, Field(gt=0)]],
+                         _check(lambda v: set(v) == set(TASK_ORDER), f"one channel count per task: {', '.join(TASK_ORDER)}"),
+                         AfterValidator(lambda v: {t: v[t] for t in TASK_ORDER})]
+TaskList = Annotated[list[Literal[TASK_ORDER]], _check(lambda v: len(set(v)) == len(v), "each task once")]
 StrategyNames = Annotated[list[Literal[STRATEGY_NAMES]], _check(len, "a non-empty list of " + ", ".join(STRATEGY_NAMES))]
 
 
@@ -58,8 +62,9 @@ class DataParams(Section):
 class ModelParams(Section):
     backbone: Literal["efficientnet_lite0", "mobilenet_v3_small"]
     pretrained: bool
-    neck_channels: Annotated[int, Field(gt=0)]
-    head_channels: Annotated[int, Field(gt=0)]
+    conv_head_for: TaskList
+    neck_channels: TaskChannels
+    head_channels: TaskChannels
 
     def architecture(self) -> dict:
         """What must match between a checkpoint and params.yaml (weights may come from either)."""
@@ -108,6 +113,18 @@ class StageParams(Section):
     eval_every: Annotated[int, Field(gt=0)]
 
 
+class ReferenceSettings(Section):
+    """What a task's single-task reference changes in its stage's settings."""
+    trainable: Literal[TRAINABLE] | None = None
+    backbone_lr_scale: NonNegative | None = None
+
+
+class ReferenceParams(Section):
+    seg: ReferenceSettings
+    det: ReferenceSettings
+    cls: ReferenceSettings
+
+
 class EvaluateParams(Section):
     latency_runs: Annotated[int, Field(gt=0)]
     latency_size: Annotated[int, Field(gt=0)]
@@ -127,6 +144,7 @@ class Params(Section):
     stage1_seg: StageParams
     stage2_det: StageParams
     stage3_cls: StageParams
+    reference: ReferenceParams
     evaluate: EvaluateParams
     report: ReportParams
 
@@ -135,6 +153,7 @@ class Params(Section):
 
 
 assert set(STAGE_ORDER) <= set(Params.model_fields), "every pipeline stage needs its params section"
+assert tuple(ReferenceParams.model_fields) == TASK_ORDER, "every task needs its reference settings"
 
 _KIND = {"int_type": "int", "float_type": "int or float", "bool_type": "bool", "string_type": "str",
          "list_type": "list", "model_type": "a mapping", "dict_type": "a mapping"}

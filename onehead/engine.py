@@ -45,11 +45,11 @@ class TrainStep(nn.Module):
 
     def forward(self, batch: dict, step: int) -> dict[str, torch.Tensor]:
         model = self.model
-        current = model.forward_pass(batch["image"])
+        current = model.forward_pass(batch["image"], upto=self.task)  # later tasks' channels: not needed
         terms = dict(TASKS[self.task].loss(current.output, batch, model.layout))
         for old_task, old_batch, weight in self.strategy.extra_batches(step):
             old_batch = to_device(old_batch, self.device)
-            replayed = model.forward_pass(old_batch["image"])
+            replayed = model.forward_pass(old_batch["image"], upto=self.task)
             for name, value in TASKS[old_task].loss(replayed.output, old_batch, model.layout).items():
                 terms[f"replay_{name}"] = weight * value
             for name, value in self.strategy.replayed_loss(model, replayed).items():

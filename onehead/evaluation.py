@@ -11,7 +11,8 @@ from pathlib import Path
 
 import torch
 
-from .catalog import GATED_METRICS, METRICS, STAGE_ORDER, TASK_ORDER, stage_of_task, task_of_metric
+from .catalog import (GATED_METRICS, METRICS, STAGE_ORDER, TASK_INFO, TASK_ORDER, reference_name, stage_of_task,
+                      task_of_metric)
 from .checkpoint import load_checkpoint, model_from_checkpoint
 from .config import load_params
 from .engine import score_tasks
@@ -49,9 +50,16 @@ def flatten(scores: dict[str, dict[str, float]]) -> dict[str, float]:
     return {m: v for task_scores in scores.values() for m, v in task_scores.items()}
 
 
-def summarise(final: dict[str, float], stage_metrics: dict[str, dict], params: dict[str, int],
+def reference_summary(reference_metrics: dict[str, dict]) -> dict:
+    """metrics/reference.json: each task's metrics when trained alone, and its training time."""
+    return {**{t: {m: reference_metrics[t][t][m] for m in TASK_INFO[t].metrics} for t in TASK_ORDER},
+            "train_time_s": {t: reference_metrics[t]["train_time_s"] for t in TASK_ORDER}}
+
+
+def summarise(final: dict[str, float], stage_metrics: dict[str, dict], reference: dict, params: dict[str, int],
               latency: dict, threshold: float) -> dict:
-    """metrics/evaluate.json: finals, stage-end baselines, drops, pass/fail, size, latency, time."""
+    """metrics/evaluate.json: finals, stage-end baselines, drops, pass/fail, single-task references,
+    size, latency, time."""
     baseline = {m: stage_metrics[stage_of_task(task_of_metric(m))][task_of_metric(m)][m] for m in METRICS}
     final = {m: final[m] for m in METRICS}
     drop_abs = {m: round(baseline[m] - final[m], 6) for m in METRICS}
@@ -61,8 +69,11 @@ def summarise(final: dict[str, float], stage_metrics: dict[str, dict], params: d
     passed["all"] = all(passed.values())
     times = {s: stage_metrics[s]["train_time_s"] for s in STAGE_ORDER}
     times["total"] = round(sum(times.values()), 1)
+    times["references"] = round(sum(reference["train_time_s"].values()), 1)
+    ref = {m: reference[task_of_metric(m)][m] for m in METRICS}
     return {"final": final, "baseline": baseline, "drop_rel_pct": drop_rel, "drop_abs": drop_abs,
-            "pass": passed, "params": params, "latency_ms": latency, "train_time_s": times}
+            "pass": passed, "params": params, "latency_ms": latency, "train_time_s": times, "reference": ref,
+            "final_over_reference": {m: round(final[m] / ref[m], 4) if ref[m] > 0 else None for m in METRICS}}
 
 
 def run_evaluate(params_path: str = "params.yaml", models_dir: str = "models", metrics_dir: str = "metrics") -> dict:
@@ -77,20 +88,25 @@ def run_evaluate(params_path: str = "params.yaml", models_dir: str = "models", m
     scores = score_tasks(model, list(TASK_ORDER), ckpt.image_size, params.data.root, "val", device,
                          tp.det_max_per_image)
     stage_metrics = {s: read_json(Path(metrics_dir) / f"{s}.json", "stage metrics") for s in STAGE_ORDER}
+    reference = reference_summary({t: read_json(Path(metrics_dir) / f"{reference_name(t)}.json", "reference metrics")
+                                   for t in TASK_ORDER})
     latency = {"cpu_512": measure_latency(model, ev.latency_size, torch.device("cpu"), ev.latency_runs),
                "cuda_512": (measure_latency(model, ev.latency_size, torch.device("cuda"), ev.latency_runs)
                             if torch.cuda.is_available() else None)}
-    summary = summarise(flatten(scores), stage_metrics, count_parameters(model), latency, ev.threshold_rel_drop)
+    summary = summarise(flatten(scores), stage_metrics, reference, count_parameters(model), latency,
+                        ev.threshold_rel_drop)
+    write_json(Path(metrics_dir) / "reference.json", reference)
     write_json(Path(metrics_dir) / "evaluate.json", summary)
     print_summary(summary)
     return summary
 
 
 def print_summary(s: dict) -> None:
-    print(f"{'metric':<8}{'baseline':>10}{'final':>10}{'drop %':>10}  pass")
+    print(f"{'metric':<8}{'reference':>10}{'baseline':>10}{'final':>10}{'drop %':>10}  pass")
     for m in METRICS:
         rel = s["drop_rel_pct"][m]
         ok = s["pass"].get(m, "")
-        print(f"{m:<8}{s['baseline'][m]:>10.4f}{s['final'][m]:>10.4f}{(f'{rel:.2f}' if rel is not None else 'n/a'):>10}  {ok}")
+        print(f"{m:<8}{s['reference'][m]:>10.4f}{s['baseline'][m]:>10.4f}{s['final'][m]:>10.4f}"
+              f"{(f'{rel:.2f}' if rel is not None else 'n/a'):>10}  {ok}")
     print(f"params {s['params']['total']:,}  latency cpu {s['latency_ms']['cpu_512']} ms  "
           f"train {s['train_time_s']['total']} s  all pass: {s['pass']['all']}")

@@ -19,10 +19,10 @@ import torch
 from torch.utils.data import DataLoader
 
 from . import distributed
-from .catalog import STAGE_INFO, TASK_ORDER
+from .catalog import STAGE_INFO, TASK_ORDER, reference_name, stage_of_task
 from .checkpoint import check_compatible, load_checkpoint, model_from_checkpoint, save_checkpoint
 from .cli import user_errors
-from .config import Params, load_params
+from .config import Params, StageParams, load_params
 from .data.common import collate
 from .data.datasets import build_dataset
 from .data.transforms import eval_transform, train_transform
@@ -32,6 +32,28 @@ from .memory import build_task_memory
 from .model.net import build_model
 from .runtime import configure_threads, pick_device, plan_cpu, seed_everything
 from .strategies.base import StageContext, Strategy
+
+
+@dataclass(frozen=True)
+class Run:
+    """One training run: a pipeline stage, or one task trained alone (its reference)."""
+    name: str                  # its outputs: models/<name>.pt, metrics/<name>.json, plots/<name>/
+    task: str
+    previous: str | None       # the run whose checkpoint it starts from; None: the pretrained network
+    settings: StageParams
+    leaves_memory: bool        # replay samples and Fisher for the stages after it
+
+
+def pipeline_run(stage: str, params: Params) -> Run:
+    info = STAGE_INFO[stage]
+    return Run(stage, info.task, info.previous, params.stage(stage), leaves_memory=True)
+
+
+def reference_run(task: str, params: Params) -> Run:
+    """`task` alone from the pretrained network, with its stage's budget and the reference's trainable set."""
+    overrides = getattr(params.reference, task).model_dump(exclude_none=True)
+    settings = params.stage(stage_of_task(task)).model_copy(update=overrides)
+    return Run(reference_name(task), task, None, settings, leaves_memory=False)
 
 
 @dataclass
@@ -45,9 +67,8 @@ class Start:
     train_time: dict[str, float]
 
 
-def load_start(stage: str, params: Params, models_dir) -> Start:
-    """The previous stage's checkpoint, or the pretrained network for the first stage."""
-    previous = STAGE_INFO[stage].previous
+def load_start(previous: str | None, params: Params, models_dir) -> Start:
+    """The previous run's checkpoint, or the pretrained network."""
     if previous is None:
         classes = read_json(Path(params.data.root) / "classes.json", "class list (run the download stage)")
         return Start(build_model(params.model, classes), classes, [], {}, {}, {})
@@ -58,10 +79,13 @@ def load_start(stage: str, params: Params, models_dir) -> Start:
                  dict(ckpt.image_size), dict(ckpt.train_time_s))
 
 
+ISOLATED = ("own", "task_slice")  # trainable sets that cannot change an earlier task's outputs
+
+
 def needs_strategy(learned: list[str], trainable: str) -> bool:
-    """Earlier tasks need protecting: there are some, and more than this task's own rows train
-    (with `task_slice` nothing can harm them: plain training)."""
-    return bool(learned) and trainable != "task_slice"
+    """Earlier tasks need protecting: there are some, and what trains can change their outputs
+    (with `own` or `task_slice` only this task's channel groups or rows train: plain training)."""
+    return bool(learned) and trainable not in ISOLATED
 
 
 def make_optimizer(model, task: str, old_tasks: list[str], sp, weight_decay: float, total_steps: int):
@@ -130,11 +154,12 @@ def _tsv(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
-def write_outputs(stage: str, model, start: Start, history: History, params: Params, world_size: int,
+def write_outputs(run: Run, model, start: Start, history: History, params: Params, world_size: int,
                   dirs: dict[str, Path]) -> dict:
-    """Checkpoint, metrics JSON and per-epoch logs of a finished stage (rank 0 only)."""
+    """Checkpoint, metrics JSON and per-epoch logs of a finished run (rank 0 only)."""
+    stage = run.name
     metrics = {"stage": stage, **history.final, "train_time_s": start.train_time[stage],
-               "epochs": params.stage(stage).epochs}
+               "epochs": run.settings.epochs}
     save_checkpoint(dirs["models"] / f"{stage}.pt", model.cpu(), stage=stage, model_params=params.model,
                     classes=start.classes, learned=start.learned, image_size=start.image_size, memory=start.memory,
                     params=params.model_dump(), metrics=metrics, train_time_s=start.train_time,
@@ -155,17 +180,28 @@ def start_process(tp) -> tuple[distributed.World, torch.device, int]:
 
 def run_stage(stage: str, build_strategy=None, params_path: str = "params.yaml", models_dir: str = "models",
               metrics_dir: str = "metrics", plots_dir: str = "plots") -> dict:
-    """Train `stage`; `build_strategy` (params -> Strategy) protects the earlier tasks' outputs."""
+    """Train pipeline `stage`; `build_strategy` (params -> Strategy) protects the earlier tasks."""
     params = load_params(params_path)
-    task, sp, tp = STAGE_INFO[stage].task, params.stage(stage), params.train
+    return train(pipeline_run(stage, params), params, build_strategy, models_dir, metrics_dir, plots_dir)
+
+
+def run_reference(task: str, params_path: str = "params.yaml", models_dir: str = "models",
+                  metrics_dir: str = "metrics", plots_dir: str = "plots") -> dict:
+    """Train `task` alone from the pretrained network: the single-task reference."""
+    params = load_params(params_path)
+    return train(reference_run(task, params), params, None, models_dir, metrics_dir, plots_dir)
+
+
+def train(run: Run, params: Params, build_strategy, models_dir, metrics_dir, plots_dir) -> dict:
+    task, sp, tp = run.task, run.settings, params.train
     world, device, workers = start_process(tp)
     log = print if world.is_main else (lambda *a, **k: None)
     generator = seed_everything(tp.seed)
     root = params.data.root
 
-    start = load_start(stage, params, models_dir)
+    start = load_start(run.previous, params, models_dir)
     model = start.model.to(device)
-    loader = train_loader(build_dataset(task, root, "train", train_transform(task, sp.image_size)), stage,
+    loader = train_loader(build_dataset(task, root, "train", train_transform(task, sp.image_size)), run.name,
                           sp.batch_size, workers, world, tp.seed, generator)
     model.set_trainable(sp.trainable, task)
     earlier = list(start.learned)
@@ -185,22 +221,23 @@ def run_stage(stage: str, build_strategy=None, params_path: str = "params.yaml",
         return scores
 
     began = time.time()
-    history = train_epochs(stage, trainer, loader, optimizer, scheduler, evaluate_now, sp.epochs, sp.eval_every,
+    history = train_epochs(run.name, trainer, loader, optimizer, scheduler, evaluate_now, sp.epochs, sp.eval_every,
                            tp.freeze_bn and bool(earlier), world, log)
-    start.train_time[stage] = round(time.time() - began, 1)
+    start.train_time[run.name] = round(time.time() - began, 1)
     strategy.after_stage(model, ctx)
     del trainer  # DDP's gradient hooks must not fire for the Fisher's backward passes below
 
     metrics = {}
     if world.is_main:  # rank-0-only writes
-        start.memory[task] = build_task_memory(model, build_dataset(task, root, "train"),
-                                               build_dataset(task, root, "train", eval_transform(sp.image_size)),
-                                               task, params.memory, tp.seed, device)
+        if run.leaves_memory:
+            start.memory[task] = build_task_memory(model, build_dataset(task, root, "train"),
+                                                   build_dataset(task, root, "train", eval_transform(sp.image_size)),
+                                                   task, params.memory, tp.seed, device)
         dirs = {"models": Path(models_dir), "metrics": Path(metrics_dir), "plots": Path(plots_dir)}
-        metrics = write_outputs(stage, model, start, history, params, world.size, dirs)
+        metrics = write_outputs(run, model, start, history, params, world.size, dirs)
         summary = ", ".join(f"{t}.{m}={v:.4f}" for t in TASK_ORDER if t in history.final
                             for m, v in history.final[t].items())
-        log(f"[{stage}] done in {start.train_time[stage]:.0f}s: {summary}", flush=True)
+        log(f"[{run.name}] done in {start.train_time[run.name]:.0f}s: {summary}", flush=True)
     distributed.stop(world)
     return metrics
 
@@ -208,3 +245,8 @@ def run_stage(stage: str, build_strategy=None, params_path: str = "params.yaml",
 def main(stage: str, build_strategy=None) -> None:
     with user_errors(stage):
         run_stage(stage, build_strategy)
+
+
+def main_reference(task: str) -> None:
+    with user_errors(reference_name(task)):
+        run_reference(task)

@@ -39,15 +39,15 @@ def test_checkpoint_round_trip_keeps_replay_samples(tmp_path, data_root):
 
 
 def test_checkpoint_of_another_architecture_is_named(tmp_path, data_root):
-    path = save_stage1(tmp_path / "stage1_seg.pt", data_root, neck_channels=64)
-    with pytest.raises(CheckpointError, match=r"stage1_seg\.pt: built with another architecture.*neck_channels.*64.*128"):
+    path = save_stage1(tmp_path / "stage1_seg.pt", data_root, neck_channels={"seg": 8, "det": 24, "cls": 16})
+    with pytest.raises(CheckpointError, match=r"stage1_seg\.pt: built with another architecture.*neck_channels.*'seg': 8"):
         check_compatible(load_checkpoint(path), ARCH, path)
 
 
 def test_weights_that_do_not_fit_their_architecture(tmp_path, data_root):
-    path = save_stage1(tmp_path / "stage1_seg.pt", data_root, head_channels=64)
+    path = save_stage1(tmp_path / "stage1_seg.pt", data_root, head_channels={"seg": 8, "det": 24, "cls": 16})
     ckpt = load_checkpoint(path)
-    ckpt.model_params = ARCH  # claims 128 head channels, holds 64
+    ckpt.model_params = ARCH  # claims 32 seg channels in the head, holds 8
     with pytest.raises(CheckpointError, match=r"stage1_seg\.pt: weights do not fit"):
         model_from_checkpoint(ckpt, path)
 
@@ -84,7 +84,7 @@ def test_each_missing_key_is_named(tmp_path, data_root, key):
 @pytest.mark.parametrize("change, words", [
     (lambda c: c["image_size"].update(seg="64"), r"'image_size\.seg' must be int, got '64'"),
     (lambda c: c["classes"].pop("det"), r"missing key 'classes\.det'"),
-    (lambda c: c["model_params"].update(neck_channels=-1), r"'model_params\.neck_channels' has an impossible value -1"),
+    (lambda c: c["model_params"]["neck_channels"].update(seg=-1), r"'model_params\.neck_channels\.seg' has an impossible value -1"),
     (lambda c: c.update(learned=["seg", "depth"]), r"'learned' has unknown task\(s\) \['depth'\]"),
     (lambda c: c["model"].update({"neck.fuse.0.weight": [1.0]}), r"'model\.neck\.fuse\.0\.weight' must be Tensor"),
 ])
@@ -149,7 +149,7 @@ def assert_nothing_written(cwd, stage):
 
 def test_stage_refuses_checkpoint_of_another_architecture(stage_dir, data_root):
     (stage_dir / "models").mkdir()
-    save_stage1(stage_dir / "models" / "stage1_seg.pt", data_root, neck_channels=64)
+    save_stage1(stage_dir / "models" / "stage1_seg.pt", data_root, neck_channels={"seg": 8, "det": 24, "cls": 16})
     proc = run_stage_cli(stage_dir, "stage2_det")
     assert proc.returncode == 2, proc.stderr
     assert "models/stage1_seg.pt: built with another architecture" in proc.stderr

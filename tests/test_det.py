@@ -1,18 +1,21 @@
-"""CenterNet target encoding, loss and decoding."""
+"""TTFNet-style detection: target encoding, losses and decoding."""
 import math
 
 import torch
 
 from onehead.model.net import STRIDE
-from onehead.tasks.det import decode, encode_targets, focal_loss
+from onehead.tasks.det import box_loss, boxes_from_raw, cell_centres, decode, encode_targets, focal_loss
 
 
 def _perfect_outputs(targets):
-    """Raw head outputs that reproduce the targets exactly (logits of heatmap and offsets)."""
+    """Raw head outputs that reproduce the targets exactly: peak logits, and at every weighted cell
+    the log distances to the sides of its box."""
     heat = torch.where(targets["heatmap"] == 1, torch.tensor(10.0), torch.tensor(-10.0))
-    box = targets["box"].clone()
-    box[:, :2] = torch.logit(box[:, :2].clamp(1e-4, 1 - 1e-4))
-    return heat, box
+    h, w = heat.shape[-2:]
+    xs, ys = cell_centres(h, w)
+    box = targets["box"]
+    dist = torch.stack([xs - box[:, 0], ys - box[:, 1], box[:, 2] - xs, box[:, 3] - ys], dim=1)
+    return heat, (dist.clamp(min=1e-3) / STRIDE).log()
 
 
 def test_encode_decode_round_trip_in_original_coordinates():
@@ -20,7 +23,7 @@ def test_encode_decode_round_trip_in_original_coordinates():
     boxes = [torch.tensor([[10.0, 20.0, 60.0, 90.0], [70.0, 8.0, 120.0, 40.0]]), torch.zeros(0, 4)]
     labels = [torch.tensor([2, 0]), torch.zeros(0, dtype=torch.long)]
     t = encode_targets(boxes, labels, num_classes=3, feat_hw=(size // STRIDE, size // STRIDE))
-    assert t["centre"][0].sum() == 2 and t["centre"][1].sum() == 0
+    assert (t["weight"][0] > 0).sum() > 2 and t["weight"][1].sum() == 0  # several cells regress each box
     assert t["heatmap"][0, 2].max() == 1 and t["heatmap"][0, 1].max() == 0
     heat, box = _perfect_outputs(t)
     orig = [(256, 512), (256, 512)]  # original H, W: boxes scale by (4, 2) in x, y
@@ -31,6 +34,22 @@ def test_encode_decode_round_trip_in_original_coordinates():
         assert gl == el
         assert all(math.isclose(a, b, abs_tol=0.5) for a, b in zip(gb, eb)), (gb, eb)
     assert (dets[0]["scores"] > 0.99).all()
+
+
+def test_regression_weights_sum_to_log_area_per_box():
+    box = torch.tensor([[8.0, 8.0, 72.0, 56.0]])  # 64 × 48 px
+    t = encode_targets([box], [torch.tensor([0])], 1, (16, 16))
+    assert math.isclose(t["weight"][0].sum().item(), math.log(64 * 48), rel_tol=1e-5)
+    assert t["weight"][0].argmax() == 4 * 16 + 5  # the centre cell (row 4, column 5) weighs most
+
+
+def test_box_loss_is_zero_for_perfect_boxes_and_grows_with_error():
+    t = encode_targets([torch.tensor([[16.0, 16.0, 80.0, 48.0]])], [torch.tensor([0])], 1, (16, 16))
+    _, box = _perfect_outputs(t)
+    assert box_loss(box, t["box"], t["weight"]).item() < 1e-4
+    assert box_loss(box + 0.3, t["box"], t["weight"]).item() > 0.01
+    corners = boxes_from_raw(box)[0, :, 3, 5]
+    assert torch.allclose(corners, torch.tensor([16.0, 16.0, 80.0, 48.0]), atol=1e-2)
 
 
 def test_decode_keeps_only_local_maxima():
@@ -51,4 +70,4 @@ def test_focal_loss_prefers_correct_heatmaps():
 def test_small_box_wins_a_shared_cell():
     boxes = [torch.tensor([[0.0, 0.0, 64.0, 64.0], [28.0, 28.0, 36.0, 36.0]])]
     t = encode_targets(boxes, [torch.tensor([0, 1])], 2, (8, 8))
-    assert math.isclose(t["box"][0, 2, 4, 4].exp().item(), 1.0, rel_tol=1e-5)  # the 8-px box, 1 cell wide
+    assert torch.equal(t["box"][0, :, 4, 4], torch.tensor([28.0, 28.0, 36.0, 36.0]))

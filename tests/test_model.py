@@ -1,4 +1,5 @@
-"""Model structure: one 3-layer head emitting all tasks at once; pretrained backbone weights."""
+"""Model structure: one 3-layer head emitting all tasks at once, task-grouped channels that keep
+earlier tasks' outputs fixed while a later task trains; pretrained backbone weights."""
 import pytest
 import torch
 from torch import nn
@@ -7,12 +8,15 @@ from conftest import require_mirror
 from onehead.config import ModelParams
 from onehead.data.datasets import build_dataset
 from onehead.data.transforms import eval_transform
+from onehead.engine import set_train_mode
 from onehead.model.backbone import EfficientNetLite0, load_lite0_weights
 from onehead.model.head import count_layers
 from onehead.model.net import build_model, count_parameters, split_outputs
 
 CLASSES = {"det": [f"d{i}" for i in range(10)], "seg": [f"s{i}" for i in range(21)], "cls": [f"c{i}" for i in range(10)]}
-MODEL = ModelParams(backbone="efficientnet_lite0", pretrained=False, neck_channels=128, head_channels=128)
+GROUPS = {"seg": 32, "det": 24, "cls": 16}
+MODEL = ModelParams(backbone="efficientnet_lite0", pretrained=False, conv_head_for=["cls"], neck_channels=GROUPS,
+                    head_channels=GROUPS)
 IMAGENET_INDEX = [0, 217, 482, 491, 497, 566, 569, 571, 574, 701]  # the 10 Imagenette classes
 
 
@@ -23,14 +27,47 @@ def model():
 
 def test_head_has_three_layers_in_one_branch(model):
     assert count_layers(model.head) == 3
-    assert model.head.out_conv.out_channels == 10 + 4 + 21 + 10  # det heatmap + box, seg, cls
-    # one branch: every layer feeds the next, no parallel towers
-    assert isinstance(model.head.layers, nn.Sequential)
+    assert sum(model.head.out_conv.out_groups.values()) == 21 + 10 + 4 + 10  # seg, det heatmap + box, cls
+    # one branch: each layer is a single convolution over the whole previous tensor
+    layers = [model.head.conv1, model.head.conv2, model.head.out_conv]
+    assert [m.in_width(task) for m in layers for task in ("seg", "det", "cls")][-3:] == [32, 56, 72]
 
 
 def test_neck_is_a_single_fpn_layer(model):
-    fuse_convs = [m for m in model.neck.fuse.modules() if isinstance(m, nn.Conv2d)]
-    assert len(fuse_convs) == 1 and all(m.kernel_size == (1, 1) for m in model.neck.laterals)
+    assert model.neck.fuse.kernel == 3 and all(lat.kernel == 1 for lat in model.neck.laterals)
+    assert [lat.in_groups for lat in model.neck.laterals] == [40, 112, 320, 1280]  # strides 8/16/32, conv head
+    assert list(model.neck.laterals[2].weights) == ["seg", "det"] and list(model.neck.laterals[3].weights) == ["cls"]
+
+
+def test_computing_up_to_a_task_gives_the_same_channels(model):
+    x = torch.rand(1, 3, 64, 96)
+    with torch.no_grad():
+        full = model(x)
+        for task, width in (("seg", 21), ("det", 35)):
+            assert torch.allclose(model(x, upto=task), full[:, :width], atol=1e-5)
+
+
+def test_training_a_later_task_leaves_earlier_outputs_bit_identical():
+    torch.manual_seed(0)
+    net = build_model(MODEL, CLASSES)
+    net.set_trainable("own", "det")
+    trainable = {n for n, p in net.named_parameters() if p.requires_grad}
+    assert trainable and all(n.endswith(".det") or ".det." in n for n in trainable)
+    x = torch.rand(2, 3, 64, 64)
+    net.eval()
+    with torch.no_grad():
+        before = net(x)
+    optimizer = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=0.5)
+    for _ in range(3):
+        set_train_mode(net, frozen_bn=False)  # BatchNorm of frozen groups (and backbone) keeps its statistics
+        net(torch.rand(2, 3, 64, 64), upto="det").square().mean().backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    net.eval()
+    with torch.no_grad():
+        after = net(x)
+    assert torch.equal(after[:, :21], before[:, :21])  # seg: not one bit changed
+    assert not torch.allclose(after[:, 21:35], before[:, 21:35])  # det learnt
 
 
 def test_one_forward_yields_all_three_outputs(model):
@@ -39,6 +76,7 @@ def test_one_forward_yields_all_three_outputs(model):
     assert isinstance(out, torch.Tensor) and out.shape == (2, 45, 16, 20)
     parts = split_outputs(out, model.layout, image_size=(128, 160))
     assert parts["det_heatmap"].shape == (2, 10, 16, 20) and parts["det_box"].shape == (2, 4, 16, 20)
+    assert model.layout.slices["seg"] == slice(0, 21)  # channels in task order: seg, det, cls
     assert parts["seg"].shape == (2, 21, 128, 160)
     assert parts["cls"].shape == (2, 10)
 
@@ -46,8 +84,8 @@ def test_one_forward_yields_all_three_outputs(model):
 def test_parameter_budget(model):
     counts = count_parameters(model)
     assert counts["total"] == counts["backbone"] + counts["neck"] + counts["head"]
-    assert counts["total"] < 6_000_000
-    assert 2_900_000 < counts["backbone"] < 3_000_000  # Lite0 without its 1280-ch conv head and classifier
+    assert counts["total"] < 8_000_000
+    assert 3_350_000 < counts["backbone"] < 3_400_000  # Lite0 with its 1280-ch conv head, without classifier
 
 
 def _imagenette_accuracy(net) -> float:
@@ -65,7 +103,7 @@ def _imagenette_accuracy(net) -> float:
 
 
 def test_pretrained_lite0_classifies_imagenette():
-    net = EfficientNetLite0(with_classifier=True)
+    net = EfficientNetLite0(classifier=True)
     from onehead.model.backbone import pretrained_lite0_path
     net.load_state_dict(torch.load(pretrained_lite0_path(), map_location="cpu", weights_only=True))
     assert _imagenette_accuracy(net) >= 0.9
@@ -73,7 +111,7 @@ def test_pretrained_lite0_classifies_imagenette():
 
 def test_random_lite0_fails_the_same_check():
     torch.manual_seed(0)
-    assert _imagenette_accuracy(EfficientNetLite0(with_classifier=True)) < 0.4
+    assert _imagenette_accuracy(EfficientNetLite0(classifier=True)) < 0.4
 
 
 def test_backbone_loader_fills_every_weight():

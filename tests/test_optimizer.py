@@ -19,7 +19,7 @@ def test_row_groups_get_their_scaled_rates_and_zero_freezes_old_rows():
     rows = model.head.out_conv
     lr_of = {id(p): g["initial_lr"] for g in optimizer.param_groups for p in g["params"]}  # before warm-up
     assert lr_of[id(rows.weights["cls"])] == 0.05 and lr_of[id(rows.weights["det"])] == 0.0
-    assert lr_of[id(model.neck.fuse[0].weight)] == 0.01
+    assert lr_of[id(model.neck.fuse.weights["seg"])] == 0.01
     assert all(id(p) not in lr_of for p in model.backbone.parameters())  # frozen: not optimised
     before = {t: rows.weights[t].detach().clone() for t in ("seg", "det", "cls")}
     for _ in range(3):
@@ -35,4 +35,4 @@ def test_task_slice_trains_only_the_stage_rows():
     model = build_model(MODEL, CLASSES)
     model.set_trainable("task_slice", "det")
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
-    assert trainable == {"head.layers.6.weights.det", "head.layers.6.biases.det"}
+    assert trainable == {"head.out_conv.weights.det", "head.out_conv.biases.det"}

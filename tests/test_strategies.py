@@ -13,7 +13,8 @@ from onehead.strategies.registry import build_strategy
 from onehead.tasks import TASKS
 from test_model import CLASSES
 
-MODEL = ModelParams(backbone="efficientnet_lite0", pretrained=False, neck_channels=16, head_channels=16)
+MODEL = ModelParams(backbone="efficientnet_lite0", pretrained=False, conv_head_for=[],
+                    neck_channels={"seg": 8, "det": 8, "cls": 8}, head_channels={"seg": 8, "det": 8, "cls": 8})
 PARAMS = {"names": ["naive"], "replay_per_step": 10, "replay_weight": 1.0, "lwf_weight": 1.0,
           "lwf_temperature": 2.0, "lwf_replay_weight": 1.0, "kd_weight": 1.0, "kd_feature_weight": 1.0,
           "kd_temperature": 2.0, "ewc_lambda": 10.0, "ewc_decay": 1.0}
@@ -53,10 +54,10 @@ def test_ewc_penalty_zero_at_anchor_and_grows_with_distance(model):
 
 
 def test_online_ewc_decays_older_fishers(model):
-    ones = {n: torch.ones_like(p) for n, p in model.named_parameters() if n == "head.layers.6.biases.det"}
+    ones = {n: torch.ones_like(p) for n, p in model.named_parameters() if n == "head.out_conv.biases.det"}
     ewc = strategy(names=["ewc"], ewc_decay=0.5)
     ewc.before_stage(model, _ctx({"seg": TaskMemory(replay=[], fisher=ones), "det": TaskMemory(replay=[], fisher=ones)}))
-    assert torch.allclose(ewc.fisher["head.layers.6.biases.det"], torch.full_like(ones["head.layers.6.biases.det"], 1.5))
+    assert torch.allclose(ewc.fisher["head.out_conv.biases.det"], torch.full_like(ones["head.out_conv.biases.det"], 1.5))
 
 
 @pytest.mark.parametrize("task", ["seg", "det", "cls"])

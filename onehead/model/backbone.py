@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import MissingWeightsError
+from ..errors import ConfigError, MissingWeightsError
 
 # (expand ratio, kernel, stride, out channels, repeats) of EfficientNet-Lite0.
 LITE0_STAGES = [(1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
@@ -65,11 +65,14 @@ class MBConv(nn.Module):
 
 
 class EfficientNetLite0(nn.Module):
-    """EfficientNet-Lite0 feature extractor; `classify` uses the ImageNet classifier."""
+    """EfficientNet-Lite0 feature extractor at strides 8, 16 and 32.
 
-    out_channels = (40, 112, 320)  # strides 8, 16, 32
+    `conv_head`: also return the stride-32 map through Lite0's own pretrained 1×1 conv head (320 →
+    1280 channels, the features its ImageNet classifier reads), as a fourth map.
+    `classifier`: also build that classifier, for `classify`.
+    """
 
-    def __init__(self, with_classifier: bool = False):
+    def __init__(self, conv_head: bool = False, classifier: bool = False):
         super().__init__()
         self._conv_stem = SameConv2d(3, 32, 3, stride=2, bias=False)
         self._bn0 = _bn(32)
@@ -79,13 +82,15 @@ class EfficientNetLite0(nn.Module):
                 blocks.append(MBConv(cin, cout, expand, kernel, stride if i == 0 else 1))
                 cin = cout
         self._blocks = nn.ModuleList(blocks)
-        # Index of the last block at strides 8, 16 and 32.
-        self.tap_blocks = (4, 10, 15)
-        self.with_classifier = with_classifier
-        if with_classifier:
+        self.tap_blocks = (4, 10, 15)  # the last block at strides 8, 16 and 32
+        self.use_conv_head = conv_head or classifier
+        if self.use_conv_head:
             self._conv_head = SameConv2d(320, 1280, 1, bias=False)
             self._bn1 = _bn(1280)
+        if classifier:
             self._fc = nn.Linear(1280, 1000)
+        self.out_channels = (40, 112, 320, 1280) if conv_head else (40, 112, 320)
+        self.conv_head_in_features = conv_head
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         x = F.relu6(self._bn0(self._conv_stem(x)))
@@ -94,12 +99,16 @@ class EfficientNetLite0(nn.Module):
             x = block(x)
             if i in self.tap_blocks:
                 feats.append(x)
+        if self.conv_head_in_features:
+            feats.append(self.head_features(feats[-1]))
         return feats
 
+    def head_features(self, c5: torch.Tensor) -> torch.Tensor:
+        return F.relu6(self._bn1(self._conv_head(c5)))
+
     def classify(self, x: torch.Tensor) -> torch.Tensor:
-        """ImageNet-1k logits (needs `with_classifier=True`)."""
-        c5 = self.forward(x)[-1]
-        y = F.relu6(self._bn1(self._conv_head(c5)))
+        """ImageNet-1k logits (needs `classifier=True`)."""
+        y = self.head_features(self.forward(x)[2])
         return self._fc(torch.flatten(F.adaptive_avg_pool2d(y, 1), 1))
 
 
@@ -145,13 +154,15 @@ class MobileNetV3Small(nn.Module):
         return feats
 
 
-def build_backbone(name: str, pretrained: bool) -> nn.Module:
+def build_backbone(name: str, pretrained: bool, conv_head: bool = False) -> nn.Module:
     """Backbone by name: 'efficientnet_lite0' (default, offline weights) or 'mobilenet_v3_small'."""
     if name == "efficientnet_lite0":
-        net = EfficientNetLite0()
+        net = EfficientNetLite0(conv_head=conv_head)
         if pretrained:
             load_lite0_weights(net)
         return net
     if name == "mobilenet_v3_small":
+        if conv_head:
+            raise ConfigError("model.conv_head_for: only efficientnet_lite0 has a conv head to read; use []")
         return MobileNetV3Small(pretrained)
     raise ValueError(f"unknown backbone {name!r}")

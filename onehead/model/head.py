@@ -1,7 +1,9 @@
 """The single head: three layers in one branch, one output tensor for all tasks.
 
 Two 3×3 conv-BN-ReLU layers and a final 1×1 conv whose channels are laid out as
-`[det heatmap C_det | det box 4 | seg C_seg | cls C_cls]` (see `ChannelLayout`).
+`[seg C_seg | det heatmap C_det | det box 4 | cls C_cls]` (see `ChannelLayout`). Every layer
+is one convolution whose channels are grouped by task (`layers.TaskConv2d`): a task's group
+reads the groups of the tasks learned before it, never those learned after.
 """
 from __future__ import annotations
 
@@ -12,82 +14,64 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..catalog import TASK_ORDER
+from .layers import TaskBatchNorm2d, TaskConv2d
+
 HEATMAP_PRIOR = 0.1  # initial foreground probability of the detection heatmap (CenterNet)
 
 
 @dataclass(frozen=True)
 class ChannelLayout:
-    """Where each task's outputs sit in the head's channels."""
+    """Where each task's outputs sit in the head's channels (in task order)."""
 
     det_classes: int
     seg_classes: int
     cls_classes: int
 
     @property
-    def slices(self) -> dict[str, slice]:
-        d, s, c = self.det_classes, self.seg_classes, self.cls_classes
-        return {"det_heatmap": slice(0, d), "det_box": slice(d, d + 4),
-                "seg": slice(d + 4, d + 4 + s), "cls": slice(d + 4 + s, d + 4 + s + c)}
+    def widths(self) -> dict[str, int]:
+        """Output channels of each task, in task order."""
+        sizes = {"seg": self.seg_classes, "det": self.det_classes + 4, "cls": self.cls_classes}
+        return {t: sizes[t] for t in TASK_ORDER}
 
     @property
     def task_slices(self) -> dict[str, slice]:
-        sl = self.slices
-        return {"det": slice(sl["det_heatmap"].start, sl["det_box"].stop), "seg": sl["seg"], "cls": sl["cls"]}
+        slices, start = {}, 0
+        for task, width in self.widths.items():
+            slices[task] = slice(start, start + width)
+            start += width
+        return slices
+
+    @property
+    def slices(self) -> dict[str, slice]:
+        det = self.task_slices["det"]
+        return {"seg": self.task_slices["seg"], "det_heatmap": slice(det.start, det.start + self.det_classes),
+                "det_box": slice(det.start + self.det_classes, det.stop), "cls": self.task_slices["cls"]}
 
     @property
     def total(self) -> int:
-        return self.det_classes + 4 + self.seg_classes + self.cls_classes
-
-
-class TaskRowsConv1x1(nn.Module):
-    """The head's last layer: one 1×1 convolution producing every task's channels at once.
-
-    Its weight is stored as one tensor per task (in `ChannelLayout` order) and concatenated
-    in `forward`, so the optimiser can give each task's rows its own learning rate, or
-    freeze them, while the layer stays a single convolution over a single branch.
-    """
-
-    def __init__(self, in_channels: int, layout: ChannelLayout):
-        super().__init__()
-        full = nn.Conv2d(in_channels, layout.total, 1)  # PyTorch's default initialisation
-        self.weights, self.biases = nn.ParameterDict(), nn.ParameterDict()
-        for task, rows in layout.task_slices.items():  # in channel order, so cat() restores the layout
-            self.weights[task] = nn.Parameter(full.weight.detach()[rows].clone())
-            self.biases[task] = nn.Parameter(torch.zeros(rows.stop - rows.start))
-        with torch.no_grad():
-            self.biases["det"][: layout.det_classes] = -math.log((1 - HEATMAP_PRIOR) / HEATMAP_PRIOR)
-        self.out_channels = layout.total
-
-    def task_parameters(self, task: str) -> list[nn.Parameter]:
-        """The weight rows and biases that produce `task`'s channels."""
-        return [self.weights[task], self.biases[task]]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        weight = torch.cat(list(self.weights.values()))
-        bias = torch.cat(list(self.biases.values()))
-        return F.conv2d(x, weight, bias)
+        return sum(self.widths.values())
 
 
 class OneHead(nn.Module):
-    def __init__(self, in_channels: int, channels: int, layout: ChannelLayout):
+    def __init__(self, in_groups: dict[str, int], hidden: dict[str, int], layout: ChannelLayout):
         super().__init__()
         self.layout = layout
-        self.layers = nn.Sequential(
-            nn.Conv2d(in_channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels),
-            nn.ReLU(inplace=True),
-            TaskRowsConv1x1(channels, layout),
-        )
+        self.conv1, self.bn1 = TaskConv2d(in_groups, hidden, 3), TaskBatchNorm2d(hidden)
+        self.conv2, self.bn2 = TaskConv2d(hidden, hidden, 3), TaskBatchNorm2d(hidden)
+        self.out_conv = TaskConv2d(hidden, layout.widths, 1, bias=True)
+        with torch.no_grad():
+            self.out_conv.biases["det"].zero_()[: layout.det_classes] = -math.log((1 - HEATMAP_PRIOR) / HEATMAP_PRIOR)
+            for task in ("seg", "cls"):
+                self.out_conv.biases[task].zero_()
 
-    @property
-    def out_conv(self) -> TaskRowsConv1x1:
-        return self.layers[-1]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers(x)
+    def forward(self, x: torch.Tensor, upto: str | None = None) -> torch.Tensor:
+        """The output channels of the tasks up to `upto` (all tasks when None)."""
+        x = F.relu(self.bn1(self.conv1(x, upto), upto))
+        x = F.relu(self.bn2(self.conv2(x, upto), upto))
+        return self.out_conv(x, upto)
 
 
 def count_layers(head: nn.Module) -> int:
-    """Number of weight layers (Conv / Linear / the task-rows 1×1 conv) in the head."""
-    return sum(isinstance(m, (nn.Conv2d, nn.Linear, TaskRowsConv1x1)) for m in head.modules())
+    """Number of weight layers (Conv / Linear / task-grouped conv) in the head."""
+    return sum(isinstance(m, (nn.Conv2d, nn.Linear, TaskConv2d)) for m in head.modules())

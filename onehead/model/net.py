@@ -1,4 +1,9 @@
-"""OneHeadNet = backbone → FPN neck → one head; `split_outputs` hands each task its channels."""
+"""OneHeadNet = backbone → FPN neck → one head; `split_outputs` hands each task its channels.
+
+The neck and head channels are grouped by task in task order, each group reading only the
+groups before it (`layers.TaskConv2d`), so `upto=task` computes exactly what that task's
+outputs need, and training a task's own groups cannot change an earlier task's outputs.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,6 +15,7 @@ from torch import nn
 from ..config import TRAINABLE
 from .backbone import build_backbone
 from .head import ChannelLayout, OneHead
+from .layers import TaskBatchNorm2d, TaskConv2d
 from .neck import FPNLayer
 
 # Input normalisation each backbone was trained with (inputs arrive in [0, 1]).
@@ -17,7 +23,7 @@ NORMALISATION = {"efficientnet_lite0": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
                  "mobilenet_v3_small": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))}
 STRIDE = 8
 TRAINABLE_PARTS = {"all": ("backbone", "neck", "head"), "neck_head": ("neck", "head"), "head": ("head",),
-                   "task_slice": ()}
+                   "own": (), "own_backbone": ("backbone",), "task_slice": ()}
 assert tuple(TRAINABLE_PARTS) == TRAINABLE
 
 
@@ -31,11 +37,15 @@ class ForwardPass:
 
 
 class OneHeadNet(nn.Module):
-    def __init__(self, backbone: str, pretrained: bool, neck_channels: int, head_channels: int,
-                 layout: ChannelLayout):
+    def __init__(self, backbone: str, pretrained: bool, conv_head_for: list[str], neck_channels: dict[str, int],
+                 head_channels: dict[str, int], layout: ChannelLayout):
         super().__init__()
-        self.backbone = build_backbone(backbone, pretrained)
-        self.neck = FPNLayer(self.backbone.out_channels, neck_channels)
+        self.backbone = build_backbone(backbone, pretrained, conv_head=bool(conv_head_for))
+        readers = None
+        if conv_head_for:  # the stride-32 map twice: the tasks not in `conv_head_for` read the last block
+            last_block = tuple(t for t in neck_channels if t not in conv_head_for)
+            readers = (None, None, last_block, tuple(conv_head_for))
+        self.neck = FPNLayer(self.backbone.out_channels, neck_channels, readers)
         self.head = OneHead(neck_channels, head_channels, layout)
         self.layout = layout
         mean, std = NORMALISATION[backbone]
@@ -48,17 +58,20 @@ class OneHeadNet(nn.Module):
         x = ((images - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
         return self.backbone(x)
 
-    def features(self, images: torch.Tensor, backbone_feats: list[torch.Tensor] | None = None) -> torch.Tensor:
+    def features(self, images: torch.Tensor, backbone_feats: list[torch.Tensor] | None = None,
+                 upto: str | None = None) -> torch.Tensor:
         """Neck output at stride 8; pass `backbone_feats` to reuse an earlier backbone pass."""
-        return self.neck(backbone_feats if backbone_feats is not None else self.backbone_features(images))
+        return self.neck(backbone_feats if backbone_feats is not None else self.backbone_features(images), upto)
 
-    def forward(self, images: torch.Tensor, backbone_feats: list[torch.Tensor] | None = None) -> torch.Tensor:
-        """One tensor B × layout.total × H/8 × W/8 carrying every task's outputs."""
-        return self.head(self.features(images, backbone_feats))
+    def forward(self, images: torch.Tensor, backbone_feats: list[torch.Tensor] | None = None,
+                upto: str | None = None) -> torch.Tensor:
+        """One tensor B × C × H/8 × W/8 carrying every task's outputs (`layout.total` channels), or
+        only those of the tasks up to `upto` (the first channels: the layout is in task order)."""
+        return self.head(self.features(images, backbone_feats, upto), upto)
 
-    def forward_pass(self, images: torch.Tensor) -> ForwardPass:
+    def forward_pass(self, images: torch.Tensor, upto: str | None = None) -> ForwardPass:
         feats = self.backbone_features(images)
-        output = self(images, backbone_feats=feats)
+        output = self(images, backbone_feats=feats, upto=upto)
         return ForwardPass(images, output, feats if self.backbone_frozen() else None)
 
     def backbone_frozen(self) -> bool:
@@ -68,13 +81,20 @@ class OneHeadNet(nn.Module):
         """The parameters that only `task`'s outputs depend on (its rows of the head's last layer)."""
         return self.head.out_conv.task_parameters(task)
 
+    def task_parameters(self, task: str) -> list[nn.Parameter]:
+        """`task`'s own channel groups in the neck and head, its output rows included."""
+        return [p for m in self.modules() if isinstance(m, (TaskConv2d, TaskBatchNorm2d))
+                for p in m.task_parameters(task)]
+
     def set_trainable(self, trainable: str, task: str) -> None:
-        """Choose which weights train: `all`, `neck_head`, `head`, or `task_slice` (only `task`'s rows)."""
+        """Choose which weights train: `all`, `neck_head`, `head`, `own` (this task's channel groups
+        and output rows), `own_backbone` (those and the backbone) or `task_slice` (its rows only)."""
         parts = TRAINABLE_PARTS[trainable]
         for name, p in self.named_parameters():
             p.requires_grad_(name.split(".")[0] in parts)
-        if trainable == "task_slice":
-            for p in self.task_rows(task):
+        own = {"own": self.task_parameters, "own_backbone": self.task_parameters, "task_slice": self.task_rows}
+        if trainable in own:
+            for p in own[trainable](task):
                 p.requires_grad_(True)
 
     def parameter_groups(self, task: str, earlier_tasks: list[str]) -> dict[str, list[nn.Parameter]]:
@@ -102,7 +122,7 @@ def split_outputs(out: torch.Tensor, layout: ChannelLayout, image_size: tuple[in
 def build_model(model_params, classes: dict[str, list[str]]) -> OneHeadNet:
     """The network of `model_params` (a `config.ModelParams`) for the class lists of the data."""
     layout = ChannelLayout(len(classes["det"]), len(classes["seg"]), len(classes["cls"]))
-    model = OneHeadNet(model_params.backbone, model_params.pretrained,
+    model = OneHeadNet(model_params.backbone, model_params.pretrained, model_params.conv_head_for,
                        model_params.neck_channels, model_params.head_channels, layout)
     return to_channels_last(model)
 

@@ -22,12 +22,13 @@ def fmt(v, digits: int = 4) -> str:
 
 
 def results_table(ev: dict) -> str:
-    rows = ["| metric | baseline (stage) | final | abs. drop | rel. drop % | ≥ 95 % of baseline |",
-            "|---|---|---|---|---|---|"]
+    rows = ["| metric | reference (task alone) | baseline (stage) | final | final / reference | abs. drop "
+            "| rel. drop % | ≥ 95 % of baseline |", "|---|---|---|---|---|---|---|---|"]
     for m in METRICS:
         base_stage = "stage " + str(STAGE_ORDER.index(stage_of_task(task_of_metric(m))) + 1)
-        rows.append(f"| {METRIC_LABEL[m]} | {fmt(ev['baseline'][m])} ({base_stage}) | "
-                    f"{fmt(ev['final'][m])} | {fmt(ev['drop_abs'][m])} | {fmt(ev['drop_rel_pct'][m], 2)} | "
+        rows.append(f"| {METRIC_LABEL[m]} | {fmt(ev['reference'][m])} | {fmt(ev['baseline'][m])} ({base_stage}) | "
+                    f"{fmt(ev['final'][m])} | {fmt(ev['final_over_reference'][m], 3)} | {fmt(ev['drop_abs'][m])} | "
+                    f"{fmt(ev['drop_rel_pct'][m], 2)} | "
                     f"{fmt(ev['pass'][m]) if m in ev['pass'] else '(not gated)'} |")
     return "\n".join(rows)
 
@@ -52,7 +53,8 @@ def resource_table(ev: dict) -> str:
         f"| latency 512×512, batch 1, CPU (median) | {lat['cpu_512']} ms |",
         f"| latency 512×512, batch 1, CUDA | {cuda} |",
         *[f"| training time {s} | {t[s]} s |" for s in STAGE_ORDER],
-        f"| training time total | {t['total']} s ({t['total'] / 60:.1f} min) |"])
+        f"| training time total | {t['total']} s ({t['total'] / 60:.1f} min) |",
+        f"| training time of the three single-task references | {t['references']} s |"])
 
 
 STRATEGY_NOTES = {
@@ -94,15 +96,24 @@ def strategy_notes(params: Params) -> str:
 
 def model_section(params: Params, arch_png) -> str:
     m = params.model
+    groups = figures.channel_groups
+    c5 = "its pretrained 1×1 conv head (1280 ch)" if m.conv_head else "its last block (320 ch)"
     return f"""## Model
 ![architecture]({arch_png})
 
-EfficientNet-Lite0-style backbone (`{m.backbone}`, ImageNet weights) → one FPN layer
-(1×1 laterals of strides 8/16/32 fused at stride 8, one 3×3 conv-BN-ReLU, {m.neck_channels} ch)
-→ **one head of 3 layers** (3×3 conv-BN-ReLU ×2, {m.head_channels} ch, then one 1×1 conv)
-whose single output tensor carries `[det heatmap | det box 4 | seg 21 | cls]` channels at stride 8.
-Detection is CenterNet-style (heatmap peaks + offset/size), segmentation logits are upsampled to the
-input, classification is the spatial mean of its channels.
+`{m.backbone}` backbone (ImageNet weights; stride 32 through {c5}) → one FPN layer (1×1 laterals
+of strides 8/16/32 summed at stride 8, one 3×3 conv-BN-ReLU; channels {groups(m.neck_channels)})
+→ **one head of 3 layers** (3×3 conv-BN-ReLU ×2, channels {groups(m.head_channels)}, then one 1×1
+conv) whose single output tensor carries `[seg 21 | det heatmap | det box 4 | cls]` channels at stride 8.
+
+Every neck and head layer is **one convolution over the whole previous tensor**, with its channels
+grouped by task in the order the tasks are learnt: a task's group reads the groups of the tasks
+before it and its own, never a later one (the weight is block lower-triangular, as the lateral
+connections of Progressive Networks, Rusu et al. 2016, inside single layers). Detection thus reuses
+everything segmentation computes, classification everything both compute, and a later task adds
+capacity without changing a single earlier output. Detection is TTFNet-style (heatmap peaks; every
+cell of a box's centre area regresses its four sides with a GIoU loss); segmentation logits are
+upsampled to the input; classification is the spatial mean of its channels.
 """
 
 

@@ -67,6 +67,11 @@ def forgetting_chart(stage_metrics: dict[str, dict], out: Path) -> Path:
     return out
 
 
+def channel_groups(channels: dict[str, int]) -> str:
+    """Channel groups of a layer, e.g. 'seg 128 | det 128 | cls 64'."""
+    return " | ".join(f"{t} {c}" for t, c in channels.items())
+
+
 def architecture_diagram(params, layout, counts: dict, out: Path) -> Path:
     """Boxes and arrows: backbone → FPN layer → one 3-layer head → one tensor sliced per task.
     `params` is the `config.ModelParams` of the network."""
@@ -77,8 +82,9 @@ def architecture_diagram(params, layout, counts: dict, out: Path) -> Path:
     blocks = [
         (0.1, "input\n[0,1] RGB", "#eeeeee"),
         (2.2, f"backbone\n{params.backbone}\nC3/C4/C5 (s8/16/32)\n{counts['backbone'] / 1e6:.2f} M", "#cfe2f3"),
-        (4.3, f"neck: 1 FPN layer\n1×1 laterals → s8\n3×3 conv-BN-ReLU\n{counts['neck'] / 1e6:.2f} M", "#d9ead3"),
-        (6.4, f"head (3 layers)\n3×3 conv-BN-ReLU\n3×3 conv-BN-ReLU\n1×1 conv → {layout.total} ch\n"
+        (4.3, f"neck: 1 FPN layer\n1×1 laterals → s8\n3×3 conv-BN-ReLU\n{channel_groups(params.neck_channels)}\n"
+              f"{counts['neck'] / 1e6:.2f} M", "#d9ead3"),
+        (6.4, f"head (3 layers)\n3×3 conv-BN-ReLU ×2\n{channel_groups(params.head_channels)}\n1×1 conv → {layout.total} ch\n"
               f"{counts['head'] / 1e6:.2f} M", "#fce5cd"),
     ]
     for x, text, colour in blocks:
@@ -86,13 +92,14 @@ def architecture_diagram(params, layout, counts: dict, out: Path) -> Path:
         ax.text(x + width / 2, 2.0, text, ha="center", va="center", fontsize=8)
     for (x0, _, _), (x1, _, _) in zip(blocks, blocks[1:] + [(8.5, "", "")]):
         ax.annotate("", xy=(x1, 2.0), xytext=(x0 + width, 2.0), arrowprops={"arrowstyle": "->"})
-    outputs = [(3.1, f"det: {layout.det_classes} heatmap + 4 box → peaks → boxes", "#f4cccc"),
-               (2.0, f"seg: {layout.seg_classes} logits → upsample → mask", "#d9d2e9"),
+    outputs = [(3.1, f"seg: {layout.seg_classes} logits → upsample → mask", "#d9d2e9"),
+               (2.0, f"det: {layout.det_classes} heatmap + 4 box → peaks → boxes", "#f4cccc"),
                (0.9, f"cls: {layout.cls_classes} → global mean → logits", "#fff2cc")]
     for y, text, colour in outputs:
         ax.add_patch(Rectangle((8.5, y - 0.35), 3.4, 0.7, facecolor=colour, edgecolor="black"))
         ax.text(10.2, y, text, ha="center", va="center", fontsize=7.5)
-    ax.set_title(f"One network, one head — {counts['total'] / 1e6:.2f} M parameters", fontsize=10)
+    ax.set_title(f"One network, one head — {counts['total'] / 1e6:.2f} M parameters; neck and head channels "
+                 "grouped by task, each group reading the groups learnt before it", fontsize=9)
     fig.tight_layout()
     save_png(fig, out, dpi=110)
     return out

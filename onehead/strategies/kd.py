@@ -21,9 +21,10 @@ class KD(LwF):
     def extra_loss(self, model, current):
         if self.teacher is None:
             return {}
-        teacher_feat = self.teacher.features(current.images, current.backbone_features)
-        terms = self.output_terms(model, current.output, self.teacher.head(teacher_feat), self.weight)
-        if self.feature_weight:
-            student_feat = model.features(current.images, current.backbone_features)
+        upto = self.old_tasks[-1]
+        teacher_feat = self.teacher.features(current.images, current.backbone_features, upto)
+        terms = self.output_terms(model, current.output, self.teacher.head(teacher_feat, upto), self.weight)
+        if self.feature_weight:  # the old tasks' channel groups of the neck
+            student_feat = model.features(current.images, current.backbone_features, upto)
             terms["kd_feat"] = self.feature_weight * F.mse_loss(student_feat, teacher_feat)
         return terms

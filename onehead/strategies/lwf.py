@@ -50,5 +50,5 @@ class LwF(Strategy):
         weight = self.replay_weight if replayed else self.weight
         if self.teacher is None or weight == 0:
             return {}
-        teacher_out = self.teacher(fwd.images, backbone_feats=fwd.backbone_features)
+        teacher_out = self.teacher(fwd.images, backbone_feats=fwd.backbone_features, upto=self.old_tasks[-1])
         return self.output_terms(model, fwd.output, teacher_out, weight)

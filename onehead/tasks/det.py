@@ -1,10 +1,12 @@
-"""Anchor-free detection, CenterNet style, on the head's stride-8 map.
+"""Anchor-free detection on the head's stride-8 map, trained as TTFNet (Liu et al., 2019).
 
-Channels: C heatmap logits (one per class) and 4 box channels (x/y centre offset within
-the cell as sigmoid logits, log width and log height in cells). Targets are Gaussian
-peaks at box centres; the loss is the penalty-reduced focal loss plus L1 on the box
-channels at centre cells. Decoding keeps 3×3 local maxima of the heatmap, the top-K
-over all classes, and maps boxes back to each image's original coordinates.
+Channels: C heatmap logits (one per class) and 4 box channels: the log distances, in strides,
+from a cell's centre to the box's left, top, right and bottom sides. Targets: a Gaussian peak
+per box centre (sigma = 0.54 × side / 6) under CenterNet's penalty-reduced focal loss; every
+cell of the box's central area (0.54 × its sides) regresses the box with a GIoU loss, weighted
+by the Gaussian and by log(box area), so an object gives many training samples instead of one.
+Decoding keeps 3×3 local maxima of the heatmap, the top-K over all classes, reads each peak's
+box, and maps boxes back to each image's original coordinates.
 """
 from __future__ import annotations
 
@@ -12,39 +14,60 @@ import math
 
 import torch
 import torch.nn.functional as F
+from torchvision.ops import generalized_box_iou_loss
 
 from ..metrics import coco_map
 from ..model.net import STRIDE, split_outputs
 
-GAUSSIAN_ALPHA = 0.54  # TTFNet: sigma = alpha * box side / 6
-BOX_WEIGHT = 1.0
+GAUSSIAN_ALPHA = 0.54  # TTFNet: heatmap sigma = alpha × box side / 6
+BOX_AREA_BETA = 0.54   # TTFNet: the central area whose cells regress the box
+BOX_WEIGHT = 5.0       # TTFNet's weight of the GIoU term
+MAX_LOG_DISTANCE = 6.0  # e^6 strides: far beyond any image
+
+
+def cell_centres(h: int, w: int, stride: int = STRIDE, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """x and y of each cell's centre in input pixels, as h×w grids."""
+    ys = (torch.arange(h, dtype=torch.float32, device=device) + 0.5) * stride
+    xs = (torch.arange(w, dtype=torch.float32, device=device) + 0.5) * stride
+    return xs[None].expand(h, w), ys[:, None].expand(h, w)
+
+
+def _gaussian(h: int, w: int, cx: float, cy: float, sx: float, sy: float) -> torch.Tensor:
+    ys, xs = torch.arange(h, dtype=torch.float32)[:, None], torch.arange(w, dtype=torch.float32)[None]
+    return torch.exp(-((xs - cx) ** 2) / (2 * sx ** 2) - ((ys - cy) ** 2) / (2 * sy ** 2))
 
 
 def encode_targets(boxes: list[torch.Tensor], labels: list[torch.Tensor], num_classes: int,
                    feat_hw: tuple[int, int], stride: int = STRIDE) -> dict[str, torch.Tensor]:
-    """Heatmaps B×C×h×w, box targets B×4×h×w and a centre mask B×h×w from xyxy input-pixel boxes."""
+    """Heatmaps B×C×h×w, box targets B×4×h×w (xyxy input pixels) and regression weights B×h×w."""
     h, w = feat_hw
-    batch = len(boxes)
-    heat = torch.zeros(batch, num_classes, h, w)
-    box = torch.zeros(batch, 4, h, w)
-    centre = torch.zeros(batch, h, w, dtype=torch.bool)
-    ys, xs = torch.arange(h, dtype=torch.float32)[:, None], torch.arange(w, dtype=torch.float32)[None]
+    heat = torch.zeros(len(boxes), num_classes, h, w)
+    box = torch.zeros(len(boxes), 4, h, w)
+    weight = torch.zeros(len(boxes), h, w)
     for b, (bx, lb) in enumerate(zip(boxes, labels)):
-        if len(bx) == 0:
-            continue
         areas = (bx[:, 2] - bx[:, 0]) * (bx[:, 3] - bx[:, 1])
         for i in torch.argsort(areas, descending=True).tolist():  # small boxes win shared cells
             x0, y0, x1, y1 = (bx[i] / stride).tolist()
             bw, bh = max(x1 - x0, 1e-3), max(y1 - y0, 1e-3)
-            cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-            ix, iy = min(int(cx), w - 1), min(int(cy), h - 1)
-            sx, sy = max(GAUSSIAN_ALPHA * bw / 6, 0.3), max(GAUSSIAN_ALPHA * bh / 6, 0.3)
-            g = torch.exp(-((xs - ix) ** 2) / (2 * sx ** 2) - ((ys - iy) ** 2) / (2 * sy ** 2))
+            ix, iy = min(int((x0 + x1) / 2), w - 1), min(int((y0 + y1) / 2), h - 1)
+            g = _gaussian(h, w, ix, iy, max(GAUSSIAN_ALPHA * bw / 6, 0.3), max(GAUSSIAN_ALPHA * bh / 6, 0.3))
             heat[b, lb[i]] = torch.maximum(heat[b, lb[i]], g)
             heat[b, lb[i], iy, ix] = 1.0
-            box[b, :, iy, ix] = torch.tensor([cx - ix, cy - iy, math.log(bw), math.log(bh)])
-            centre[b, iy, ix] = True
-    return {"heatmap": heat, "box": box, "centre": centre}
+            area = _central_area(h, w, ix, iy, bw, bh)
+            g = _gaussian(h, w, ix, iy, max(BOX_AREA_BETA * bw / 6, 0.3), max(BOX_AREA_BETA * bh / 6, 0.3)) * area
+            g = g / g.sum() * math.log(max(float(areas[i]), 2.0))
+            box[b][:, area] = bx[i][:, None]
+            weight[b][area] = g[area]
+    return {"heatmap": heat, "box": box, "weight": weight}
+
+
+def _central_area(h: int, w: int, ix: int, iy: int, bw: float, bh: float) -> torch.Tensor:
+    """Cells within BOX_AREA_BETA of the box's sides around its centre cell (at least that cell)."""
+    rx, ry = BOX_AREA_BETA * bw / 2, BOX_AREA_BETA * bh / 2
+    ys, xs = torch.arange(h)[:, None], torch.arange(w)[None]
+    area = ((xs - ix).abs() <= rx) & ((ys - iy).abs() <= ry)
+    area[iy, ix] = True
+    return area
 
 
 def focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 2, beta: float = 4) -> torch.Tensor:
@@ -56,13 +79,21 @@ def focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 2, bet
     return (pos_loss.sum() + neg_loss.sum()) / pos.sum().clamp(min=1)
 
 
-def box_loss(box_raw: torch.Tensor, target: torch.Tensor, centre: torch.Tensor) -> torch.Tensor:
-    """L1 on (sigmoid offsets, log sizes) at centre cells."""
-    if not centre.any():
+def boxes_from_raw(box_raw: torch.Tensor, stride: int = STRIDE) -> torch.Tensor:
+    """B×4×h×w raw box channels → B×4×h×w boxes (x0, y0, x1, y1) in input pixels."""
+    dist = box_raw.clamp(max=MAX_LOG_DISTANCE).exp() * stride
+    xs, ys = cell_centres(*box_raw.shape[-2:], stride=stride, device=box_raw.device)
+    return torch.stack([xs - dist[:, 0], ys - dist[:, 1], xs + dist[:, 2], ys + dist[:, 3]], dim=1)
+
+
+def box_loss(box_raw: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """GIoU loss of the predicted boxes at every weighted cell, weighted mean."""
+    keep = weight > 0
+    if not keep.any():
         return box_raw.sum() * 0
-    pred = torch.cat([box_raw[:, :2].sigmoid(), box_raw[:, 2:]], dim=1)
-    m = centre[:, None].expand_as(pred)
-    return F.l1_loss(pred[m], target[m])
+    pred = boxes_from_raw(box_raw).permute(0, 2, 3, 1)[keep]
+    gt = target.permute(0, 2, 3, 1)[keep]
+    return (generalized_box_iou_loss(pred, gt, reduction="none") * weight[keep]).sum() / weight[keep].sum()
 
 
 def loss(out: torch.Tensor, batch: dict, layout) -> dict[str, torch.Tensor]:
@@ -70,7 +101,7 @@ def loss(out: torch.Tensor, batch: dict, layout) -> dict[str, torch.Tensor]:
     t = encode_targets(batch["boxes"], batch["labels"], layout.det_classes, out.shape[-2:])
     t = {k: v.to(out.device) for k, v in t.items()}
     return {"det_focal": focal_loss(parts["det_heatmap"], t["heatmap"]),
-            "det_box": BOX_WEIGHT * box_loss(parts["det_box"], t["box"], t["centre"])}
+            "det_box": BOX_WEIGHT * box_loss(parts["det_box"], t["box"], t["weight"])}
 
 
 def distillation(student: torch.Tensor, teacher: torch.Tensor, layout, temperature: float) -> torch.Tensor:
@@ -97,16 +128,12 @@ def decode(heat_logits: torch.Tensor, box_raw: torch.Tensor, input_size: tuple[i
     batch, classes, h, w = heat.shape
     scores, flat = peaks.reshape(batch, -1).topk(min(max_det, classes * h * w))
     labels, cell = flat // (h * w), flat % (h * w)
-    iy, ix = cell // w, cell % w
+    all_boxes = boxes_from_raw(box_raw, stride).reshape(batch, 4, -1)
     results = []
     for b in range(batch):
-        raw = box_raw[b].reshape(4, -1)[:, cell[b]]
-        cx = (ix[b].float() + raw[0].sigmoid()) * stride
-        cy = (iy[b].float() + raw[1].sigmoid()) * stride
-        bw, bh = raw[2].clamp(max=8).exp() * stride, raw[3].clamp(max=8).exp() * stride
         oh, ow = orig_sizes[b]
-        sx, sy = ow / input_size[1], oh / input_size[0]
-        boxes = torch.stack([(cx - bw / 2) * sx, (cy - bh / 2) * sy, (cx + bw / 2) * sx, (cy + bh / 2) * sy], 1)
+        scale = torch.tensor([ow / input_size[1], oh / input_size[0]] * 2, device=box_raw.device)
+        boxes = all_boxes[b][:, cell[b]].T * scale
         boxes[:, 0::2] = boxes[:, 0::2].clamp(0, ow)
         boxes[:, 1::2] = boxes[:, 1::2].clamp(0, oh)
         results.append({"boxes": boxes, "scores": scores[b], "labels": labels[b]})

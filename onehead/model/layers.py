@@ -1,0 +1,87 @@
+"""Layers whose channels are grouped by task, so each task owns its part of a shared layer.
+
+A `TaskConv2d` is one convolution over one tensor; its output channels are split into task
+groups in task order, and task t's group reads the input groups of tasks ≤ t only (the weight
+is block lower-triangular). A later task therefore adds capacity that reads everything the
+earlier tasks computed, while the earlier tasks' outputs never depend on it: training a task's
+own group leaves every earlier task's output bit-identical. Each group's weights are their own
+tensors, so a stage can train, freeze or scale the learning rate of one task's part.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def prefix(groups: dict[str, int], upto: str | None) -> list[str]:
+    """The task groups up to and including `upto` (all when None), in order."""
+    names = list(groups)
+    return names if upto is None else names[: names.index(upto) + 1]
+
+
+class TaskConv2d(nn.Module):
+    """A k×k convolution with task-grouped output channels.
+
+    `in_groups`: the task groups of the input (each output group reads the groups up to its own
+    task), or an int for an ungrouped input that every group reads whole (e.g. backbone features).
+    `readers`: the tasks whose groups read this input at all (default: every task); the others'
+    channels of the output are zero, so several such layers can be summed (an FPN whose tasks read
+    different backbone maps).
+    """
+
+    def __init__(self, in_groups: dict[str, int] | int, out_groups: dict[str, int], kernel: int = 1,
+                 bias: bool = False, readers: tuple[str, ...] | None = None):
+        super().__init__()
+        self.in_groups, self.out_groups, self.kernel = in_groups, dict(out_groups), kernel
+        self.weights = nn.ParameterDict()
+        self.biases = nn.ParameterDict() if bias else None
+        for task, out in self.out_groups.items():
+            if readers is not None and task not in readers:
+                continue
+            fan_in = self.in_width(task)
+            layer = nn.Conv2d(fan_in, out, kernel, bias=bias)  # PyTorch's default initialisation
+            self.weights[task] = nn.Parameter(layer.weight.detach().clone())
+            if bias:
+                self.biases[task] = nn.Parameter(layer.bias.detach().clone())
+
+    def in_width(self, task: str) -> int:
+        """How many input channels `task`'s group reads."""
+        if isinstance(self.in_groups, int):
+            return self.in_groups
+        return sum(self.in_groups[t] for t in prefix(self.in_groups, task))
+
+    def task_parameters(self, task: str) -> list[nn.Parameter]:
+        params = [self.weights[task]] if task in self.weights else []
+        return params + ([self.biases[task]] if self.biases is not None and task in self.biases else [])
+
+    def forward(self, x: torch.Tensor, upto: str | None = None) -> torch.Tensor:
+        tasks = prefix(self.out_groups, upto)
+        weight = torch.cat([self._block(t, x.shape[1], x) for t in tasks])
+        bias = torch.cat([self.biases[t] if t in self.biases else x.new_zeros(self.out_groups[t]) for t in tasks]) \
+            if self.biases is not None else None
+        return F.conv2d(x, weight, bias, padding=self.kernel // 2)
+
+    def _block(self, task: str, width: int, x: torch.Tensor) -> torch.Tensor:
+        """`task`'s rows of the full weight: its own weights, zero over the input it does not read."""
+        if task not in self.weights:
+            return x.new_zeros(self.out_groups[task], width, self.kernel, self.kernel)
+        w = self.weights[task]
+        return F.pad(w, (0, 0, 0, 0, 0, width - w.shape[1]))
+
+
+class TaskBatchNorm2d(nn.Module):
+    """BatchNorm with one set of statistics and affine weights per task group."""
+
+    def __init__(self, groups: dict[str, int], **kw):
+        super().__init__()
+        self.groups = dict(groups)
+        self.norms = nn.ModuleDict({t: nn.BatchNorm2d(c, **kw) for t, c in self.groups.items()})
+
+    def task_parameters(self, task: str) -> list[nn.Parameter]:
+        return list(self.norms[task].parameters())
+
+    def forward(self, x: torch.Tensor, upto: str | None = None) -> torch.Tensor:
+        tasks = prefix(self.groups, upto)
+        parts = torch.split(x, [self.groups[t] for t in tasks], dim=1)
+        return torch.cat([self.norms[t](p) for t, p in zip(tasks, parts)], dim=1)
