@@ -6,7 +6,8 @@ while unpickled) is refused before anything of it is used. Keys of format v2:
 
     format, stage, model_params, classes, learned (tasks so far), image_size (per task),
     model (state dict), memory (per task: replay samples as plain tensors, Fisher),
-    params (the params the stage ran with), metrics, train_time_s (per stage), world_size
+    params (the params the stage ran with), metrics, train_time_s (per stage), history (per-epoch
+    losses and val metrics), world_size
 """
 from __future__ import annotations
 
@@ -46,6 +47,7 @@ class Checkpoint(BaseModel):
     params: dict
     metrics: dict
     train_time_s: dict[str, float]
+    history: dict[str, list[dict[str, int | float]]] = {"train": [], "val": []}  # per-epoch rows: losses, val metrics
     world_size: int
 
 

@@ -116,7 +116,8 @@ def train_loader(train_set, stage: str, batch_size: int, workers: int, world: di
 
 @dataclass
 class History:
-    """Per-epoch loss terms and val metrics, and the stage's final val metrics."""
+    """Per-epoch loss terms and val metrics, and the stage's final val metrics. While a stage
+    cannot change the earlier tasks' outputs, only its own task is scored before the last epoch."""
     train_rows: list[dict]
     val_rows: list[dict]
     final: dict | None
@@ -125,7 +126,7 @@ class History:
 def train_epochs(stage: str, trainer, loader, optimizer, scheduler, evaluate_now, epochs: int, eval_every: int,
                  frozen_bn: bool, world, log) -> History:
     """The stage's epochs; val metrics every `eval_every` epochs and always after the last."""
-    history = History([], [], evaluate_now() if epochs == 0 else None)
+    history = History([], [], evaluate_now(last=True) if epochs == 0 else None)
     step, start = 0, time.time()
     for epoch in range(1, epochs + 1):
         if hasattr(loader.sampler, "set_epoch"):  # DistributedSampler: a new shuffle per epoch
@@ -136,7 +137,7 @@ def train_epochs(stage: str, trainer, loader, optimizer, scheduler, evaluate_now
         history.train_rows.append({"epoch": epoch, **{k: round(v, 5) for k, v in losses.items()}})
         line = " ".join(f"{k}={v:.4f}" for k, v in losses.items())
         if epoch % eval_every == 0 or epoch == epochs:
-            history.final = evaluate_now()
+            history.final = evaluate_now(last=epoch == epochs)
             if world.is_main:
                 history.val_rows.append({"epoch": epoch, **{f"val_{m}": round(v, 5) for scores in
                                                             history.final.values() for m, v in scores.items()}})
@@ -163,7 +164,7 @@ def write_outputs(run: Run, model, start: Start, history: History, params: Param
     save_checkpoint(dirs["models"] / f"{stage}.pt", model.cpu(), stage=stage, model_params=params.model,
                     classes=start.classes, learned=start.learned, image_size=start.image_size, memory=start.memory,
                     params=params.model_dump(), metrics=metrics, train_time_s=start.train_time,
-                    world_size=world_size)
+                    history={"train": history.train_rows, "val": history.val_rows}, world_size=world_size)
     write_json(dirs["metrics"] / f"{stage}.json", metrics)
     write_text(dirs["plots"] / stage / "train.tsv", _tsv(history.train_rows))
     write_text(dirs["plots"] / stage / "val.tsv", _tsv(history.val_rows))
@@ -193,13 +194,36 @@ def run_reference(task: str, params_path: str = "params.yaml", models_dir: str =
 
 
 def train(run: Run, params: Params, build_strategy, models_dir, metrics_dir, plots_dir) -> dict:
-    task, sp, tp = run.task, run.settings, params.train
-    world, device, workers = start_process(tp)
+    world, device, workers = start_process(params.train)
     log = print if world.is_main else (lambda *a, **k: None)
-    generator = seed_everything(tp.seed)
-    root = params.data.root
-
+    generator = seed_everything(params.train.seed)
     start = load_start(run.previous, params, models_dir)
+    reference = same_run_done(run, params, models_dir)
+    if reference is not None:
+        log(f"[{run.name}] the same run as {reference.stage} (same settings, from the pretrained network): "
+            "its weights are taken, not trained again")
+        model, history = adopt(reference, run, start)
+    else:
+        model, history = fit(run, params, build_strategy, start, world, device, workers, generator, log)
+    metrics = {}
+    if world.is_main:  # rank-0-only writes
+        if run.leaves_memory:
+            root, size = params.data.root, run.settings.image_size
+            start.memory[run.task] = build_task_memory(model, build_dataset(run.task, root, "train"),
+                                                       build_dataset(run.task, root, "train", eval_transform(size)),
+                                                       run.task, params.memory, params.train.seed, device)
+        dirs = {"models": Path(models_dir), "metrics": Path(metrics_dir), "plots": Path(plots_dir)}
+        metrics = write_outputs(run, model, start, history, params, world.size, dirs)
+        summary = ", ".join(f"{t}.{m}={v:.4f}" for t in TASK_ORDER if t in history.final
+                            for m, v in history.final[t].items())
+        log(f"[{run.name}] done in {start.train_time[run.name]:.0f}s: {summary}", flush=True)
+    distributed.stop(world)
+    return metrics
+
+
+def fit(run: Run, params: Params, build_strategy, start: Start, world, device, workers, generator, log):
+    """Train `run` from `start`; returns the model and its history (`start` gains the task)."""
+    task, sp, tp, root = run.task, run.settings, params.train, params.data.root
     model = start.model.to(device)
     loader = train_loader(build_dataset(task, root, "train", train_transform(task, sp.image_size)), run.name,
                           sp.batch_size, workers, world, tp.seed, generator)
@@ -214,9 +238,10 @@ def train(run: Run, params: Params, build_strategy, models_dir, metrics_dir, plo
     start.image_size[task] = sp.image_size
     start.learned.append(task)
 
-    def evaluate_now():  # rank 0 scores; the others wait for it
-        scores = score_tasks(model, start.learned, start.image_size, root, "val", device,
-                             tp.det_max_per_image) if world.is_main else None
+    def evaluate_now(last: bool):  # rank 0 scores; the others wait for it
+        tasks = start.learned if last or needs_strategy(earlier, sp.trainable) else [task]
+        scores = score_tasks(model, tasks, start.image_size, root, "val", device, tp.det_max_per_image) \
+            if world.is_main else None
         distributed.barrier(world)
         return scores
 
@@ -226,20 +251,35 @@ def train(run: Run, params: Params, build_strategy, models_dir, metrics_dir, plo
     start.train_time[run.name] = round(time.time() - began, 1)
     strategy.after_stage(model, ctx)
     del trainer  # DDP's gradient hooks must not fire for the Fisher's backward passes below
+    return model, history
 
-    metrics = {}
-    if world.is_main:  # rank-0-only writes
-        if run.leaves_memory:
-            start.memory[task] = build_task_memory(model, build_dataset(task, root, "train"),
-                                                   build_dataset(task, root, "train", eval_transform(sp.image_size)),
-                                                   task, params.memory, tp.seed, device)
-        dirs = {"models": Path(models_dir), "metrics": Path(metrics_dir), "plots": Path(plots_dir)}
-        metrics = write_outputs(run, model, start, history, params, world.size, dirs)
-        summary = ", ".join(f"{t}.{m}={v:.4f}" for t in TASK_ORDER if t in history.final
-                            for m, v in history.final[t].items())
-        log(f"[{run.name}] done in {start.train_time[run.name]:.0f}s: {summary}", flush=True)
-    distributed.stop(world)
-    return metrics
+
+def same_run_done(run: Run, params: Params, models_dir):
+    """The checkpoint of `run`'s single-task reference when it is this very run: a first stage with
+    the reference's settings, model and training params. Training it again would repeat it bit for
+    bit (the pipeline's dvc.yaml makes the first stage depend on that reference)."""
+    if run.previous is not None or run.name == reference_name(run.task):
+        return None
+    path = Path(models_dir) / f"{reference_name(run.task)}.pt"
+    if not path.is_file():
+        return None
+    ckpt = load_checkpoint(path)
+    try:
+        theirs = Params.model_validate(ckpt.params)
+    except ValueError:
+        return None
+    same = (reference_run(run.task, theirs).settings == run.settings and theirs.model == params.model
+            and theirs.train == params.train and theirs.data.root == params.data.root)
+    return ckpt if same else None
+
+
+def adopt(reference, run: Run, start: Start):
+    """The model and history of a finished identical run (see `same_run_done`)."""
+    start.image_size[run.task] = run.settings.image_size
+    start.learned.append(run.task)
+    start.train_time[run.name] = reference.train_time_s[reference.stage]
+    history = History(reference.history["train"], reference.history["val"], {run.task: reference.metrics[run.task]})
+    return model_from_checkpoint(reference, reference.stage), history
 
 
 def main(stage: str, build_strategy=None) -> None:

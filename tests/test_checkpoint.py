@@ -24,7 +24,7 @@ def save_stage1(path, data_root, **arch):
     replay = [to_plain(build_dataset("seg", data_root, "train").raw(0))]
     save_checkpoint(path, model, stage="stage1_seg", model_params=params, classes=classes, learned=["seg"],
                     image_size={"seg": 64}, memory={"seg": TaskMemory(replay=replay, fisher={})}, params={},
-                    metrics={}, train_time_s={"stage1_seg": 1.0}, world_size=1)
+                    metrics={}, train_time_s={"stage1_seg": 1.0}, history={"train": [], "val": []}, world_size=1)
     return path
 
 

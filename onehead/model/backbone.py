@@ -30,8 +30,9 @@ class SameConv2d(nn.Conv2d):
             total = max((math.ceil(size / s) - 1) * s + k - size, 0)
             pads.append((total // 2, total - total // 2))
         (top, bottom), (left, right) = pads
-        if top or bottom or left or right:
-            x = F.pad(x, [left, right, top, bottom])
+        if top == bottom and left == right:  # symmetric: the convolution pads without a copy
+            return F.conv2d(x, self.weight, self.bias, self.stride, (top, left), self.dilation, self.groups)
+        x = F.pad(x, [left, right, top, bottom])
         return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
 
 
@@ -58,8 +59,8 @@ class MBConv(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = x
         if self.has_expand:
-            y = F.relu6(self._bn0(self._expand_conv(y)))
-        y = F.relu6(self._bn1(self._depthwise_conv(y)))
+            y = F.relu6(self._bn0(self._expand_conv(y)), inplace=True)
+        y = F.relu6(self._bn1(self._depthwise_conv(y)), inplace=True)
         y = self._bn2(self._project_conv(y))
         return y + x if self.residual else y
 
@@ -93,7 +94,7 @@ class EfficientNetLite0(nn.Module):
         self.conv_head_in_features = conv_head
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        x = F.relu6(self._bn0(self._conv_stem(x)))
+        x = F.relu6(self._bn0(self._conv_stem(x)), inplace=True)
         feats = []
         for i, block in enumerate(self._blocks):
             x = block(x)
@@ -104,7 +105,7 @@ class EfficientNetLite0(nn.Module):
         return feats
 
     def head_features(self, c5: torch.Tensor) -> torch.Tensor:
-        return F.relu6(self._bn1(self._conv_head(c5)))
+        return F.relu6(self._bn1(self._conv_head(c5)), inplace=True)
 
     def classify(self, x: torch.Tensor) -> torch.Tensor:
         """ImageNet-1k logits (needs `classifier=True`)."""

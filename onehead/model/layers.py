@@ -56,18 +56,16 @@ class TaskConv2d(nn.Module):
         return params + ([self.biases[task]] if self.biases is not None and task in self.biases else [])
 
     def forward(self, x: torch.Tensor, upto: str | None = None) -> torch.Tensor:
-        tasks = prefix(self.out_groups, upto)
-        weight = torch.cat([self._block(t, x.shape[1], x) for t in tasks])
-        bias = torch.cat([self.biases[t] if t in self.biases else x.new_zeros(self.out_groups[t]) for t in tasks]) \
-            if self.biases is not None else None
-        return F.conv2d(x, weight, bias, padding=self.kernel // 2)
+        """The output channels of the groups up to `upto`. The block-triangular weight is applied
+        block by block, so the zero blocks cost nothing and a frozen group keeps no autograd graph."""
+        return torch.cat([self._group(t, x) for t in prefix(self.out_groups, upto)], dim=1)
 
-    def _block(self, task: str, width: int, x: torch.Tensor) -> torch.Tensor:
-        """`task`'s rows of the full weight: its own weights, zero over the input it does not read."""
-        if task not in self.weights:
-            return x.new_zeros(self.out_groups[task], width, self.kernel, self.kernel)
+    def _group(self, task: str, x: torch.Tensor) -> torch.Tensor:
+        if task not in self.weights:  # a group that does not read this input: zeros
+            return x.new_zeros(x.shape[0], self.out_groups[task], *x.shape[2:])
         w = self.weights[task]
-        return F.pad(w, (0, 0, 0, 0, 0, width - w.shape[1]))
+        bias = self.biases[task] if self.biases is not None else None
+        return F.conv2d(x[:, : w.shape[1]], w, bias, padding=self.kernel // 2)
 
 
 class TaskBatchNorm2d(nn.Module):
