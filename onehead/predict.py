@@ -49,12 +49,18 @@ def check_distinct_names(images: list[Path]) -> None:
         seen[path.stem] = path
 
 
+def untrained_tasks(ckpt) -> list[str]:
+    return [t for t in TASK_ORDER if t not in ckpt.learned]
+
+
 def predict_one(path: Path, model, ckpt, args, ids: CocoIds | None) -> dict | None:
     """Draw one image's predictions; with --json also write its segmentation PNG and return its entry."""
     image = read_rgb(path)
     pred = predict_image(model, ckpt, image)
     figure = args.out / f"{path.stem}.png"
-    save_png(prediction_figure(image, pred, readable_classes(ckpt.classes), args.score, title=path.name),
+    untrained = untrained_tasks(ckpt)
+    title = path.name + (f"  ({', '.join(untrained)}: not learned by this checkpoint)" if untrained else "")
+    save_png(prediction_figure(image, pred, readable_classes(ckpt.classes), args.score, title=title),
              figure, dpi=100)
     top_class, top_prob = pred["top3"][0]
     print(f"predict: {path} -> {figure}  class: {readable(ckpt.classes['cls'][top_class])} ({top_prob:.2f}), "
@@ -73,7 +79,7 @@ def main(argv=None) -> None:
         ckpt = load_checkpoint(args.weights)
         model = model_from_checkpoint(ckpt, args.weights)
         ids = CocoIds(args.data_root, ckpt.classes["det"]) if args.json else None
-        if untrained := [t for t in TASK_ORDER if t not in ckpt.learned]:
+        if untrained := untrained_tasks(ckpt):
             print(f"predict: note: {args.weights} has not learned {', '.join(untrained)}; those outputs are "
                   "untrained", file=sys.stderr)
         records = [predict_one(path, model, ckpt, args, ids) for path in args.images]
