@@ -81,8 +81,8 @@ def image_record(path: Path, pred: dict, ids: CocoIds, cls_names: list[str], seg
     height, width = pred["mask"].shape
     image_id = ids.image_id(path)
     dets = {k: v.cpu() for k, v in pred["dets"].items()}
-    detections = [{"image_file": str(path), **d, "bbox": [round(v, 2) for v in d["bbox"]], "score": round(d["score"], 5)}
-                  for d in to_coco_results(dets, image_id, ids.category_ids)]
+    detections = [{"image_file": str(path), **d, "bbox": [round(v, 2) for v in d["bbox"]],
+                   "score": round(d["score"], 5)} for d in to_coco_results(dets, image_id, ids.category_ids)]
     return {"file": str(path), "image_id": image_id, "width": width, "height": height,
             "detections": detections,
             "classification": [{"class": cls_names[i], "name": readable(cls_names[i]), "probability": round(p, 5)}

@@ -21,13 +21,12 @@ from ..cli import user_errors
 from ..errors import DataError
 from ..io import read_json, write_text
 from .datasets import class_names
-from .fetch import sha256_of
+from .fetch import CLS, DET, SEG, sha256_of
 from .validate import validate_data_root
-from .wordnet import readable
 from .variants import SPLITS, apply_moves, describe_moves, plan_moves
+from .wordnet import readable
 
 MANIFEST_NAME = "MANIFEST.sha256"
-SEG, DET, CLS = (TASK_INFO[t].folder for t in ("seg", "det", "cls"))
 
 
 def check_folders(root: Path) -> None:
@@ -80,7 +79,7 @@ def make_manifest(root: Path, convert: bool = False) -> Path:
 
 def summary(root: Path, manifest: Path) -> str:
     """What was written, the classes found, and the command that runs the pipeline on it."""
-    lines = [f"manifest: {sum(1 for _ in manifest.open())} files validated and listed in {manifest}"]
+    lines = [f"manifest: {len(manifest.read_text().splitlines())} files validated and listed in {manifest}"]
     for task, names in class_names(root).items():
         names = [name if readable(name) == name else f"{name} {readable(name)}" for name in names]
         shown = ", ".join(names[:12]) + (", …" if len(names) > 12 else "")
