@@ -13,7 +13,7 @@ from .checkpoint import load_checkpoint, model_from_checkpoint
 from .cli import user_errors
 from .data.datasets import available_tasks
 from .engine import score_tasks
-from .errors import ConfigError, DataError
+from .errors import CheckpointError, ConfigError, DataError
 from .evaluation import run_evaluate
 from .io import write_json
 from .runtime import pick_device
@@ -58,16 +58,27 @@ def tasks_with_data(spec: str, root, split: str) -> list[str]:
     return tasks
 
 
+def learned_tasks(tasks: list[str], spec: str, learned: list[str], weights) -> list[str]:
+    """Only tasks the checkpoint has learned have meaningful scores: with `all` the others are
+    skipped with a note; asked for by name they are an error naming what it has learned."""
+    not_learned = [t for t in tasks if t not in learned]
+    if not_learned and spec.strip() != "all":
+        raise CheckpointError(f"{weights}: this checkpoint has not learned {', '.join(not_learned)} (it learned "
+                              f"{', '.join(learned) or 'nothing'}), so its {', '.join(not_learned)} outputs are "
+                              f"untrained and a score would mean nothing: use a later stage's checkpoint, or "
+                              f"--tasks {','.join(learned) or 'all'}")
+    for t in not_learned:
+        print(f"evaluate: {weights} has not learned {t} (it learned {', '.join(learned)}); skipped", file=sys.stderr)
+    return [t for t in tasks if t in learned]
+
+
 def grade(args) -> None:
     ckpt = load_checkpoint(args.weights)
     root = args.data_root or "data"
-    tasks = tasks_with_data(args.tasks, root, args.split)
-    not_learned = [t for t in tasks if t not in ckpt.learned]
-    if not_learned:
-        print(f"evaluate: checkpoint has not been trained on {not_learned} yet; scores are untrained outputs",
-              file=sys.stderr)
-        for t in not_learned:
-            ckpt.image_size.setdefault(t, max(ckpt.image_size.values()))
+    tasks = learned_tasks(tasks_with_data(args.tasks, root, args.split), args.tasks, ckpt.learned, args.weights)
+    if not tasks:
+        raise CheckpointError(f"{args.weights}: none of the tasks with data under {root} has been learned by this "
+                              f"checkpoint (it learned {', '.join(ckpt.learned) or 'nothing'})")
     model = model_from_checkpoint(ckpt, args.weights)
     scores = score_tasks(model, tasks, ckpt.image_size, root, args.split, pick_device(args.device))
     print(f"{'task':<6}{'metric':<8}{'value':>8}   ({args.weights} on {root}, split {args.split})")

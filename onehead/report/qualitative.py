@@ -9,6 +9,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from ..data.datasets import build_dataset  # noqa: E402
+from ..data.wordnet import readable_classes  # noqa: E402
 from ..inference import SCORE_THRESHOLD as SCORE, predict_image  # noqa: E402
 from .draw import save_png, show_boxes, show_predicted_boxes, show_segmentation, show_top3  # noqa: E402
 
@@ -18,7 +19,7 @@ def evenly_spaced(n_items: int, n: int) -> list[int]:
 
 
 def qualitative_grid(model, ckpt, data_root, n: int, out: Path) -> Path:
-    classes = ckpt.classes
+    classes = readable_classes(ckpt.classes)  # for people: WordNet ids become English names
     seg_set, det_set, cls_set = (build_dataset(t, data_root, "val") for t in ("seg", "det", "cls"))
     picks = {t: evenly_spaced(len(d), n) for t, d in (("seg", seg_set), ("det", det_set), ("cls", cls_set))}
     rows = max(len(p) for p in picks.values())
