@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .catalog import MAX_REPLAY_PER_TASK, STAGE_ORDER, TASK_ORDER
+from .catalog import MAX_REPLAY_PER_TASK, STAGE_INFO, STAGE_ORDER, TASK_ORDER
 from .errors import ConfigError
 
 STRATEGY_NAMES = ("naive", "ewc", "lwf", "replay", "kd")
 TRAINABLE = ("all", "neck_head", "head", "own", "own_backbone", "task_slice")
+ISOLATED = ("own", "task_slice")  # trainable sets that cannot change an earlier task's outputs
 
 
 def _check(ok, hint: str):
@@ -111,6 +112,7 @@ class StageParams(Section):
     task_rows_lr_scale: NonNegative
     old_rows_lr_scale: NonNegative
     eval_every: Annotated[int, Field(gt=0)]
+    imagenet_teacher: NonNegative = 0.0   # classification: distil the pretrained ImageNet classifier (weight)
 
 
 class ReferenceSettings(Section):
@@ -150,6 +152,14 @@ class Params(Section):
 
     def stage(self, name: str) -> StageParams:
         return getattr(self, name)
+
+    @model_validator(mode="after")
+    def _teacher_only_for_classification(self):
+        for name in STAGE_ORDER:
+            if self.stage(name).imagenet_teacher and STAGE_INFO[name].task != "cls":
+                raise ValueError(f"{name}.imagenet_teacher: only the classification stage has an ImageNet teacher; "
+                                 "use 0")
+        return self
 
 
 assert set(STAGE_ORDER) <= set(Params.model_fields), "every pipeline stage needs its params section"

@@ -38,15 +38,18 @@ class TrainStep(nn.Module):
     forward per backward, which is what DistributedDataParallel needs when it wraps it.
     """
 
-    def __init__(self, model, task: str, strategy, device):
+    def __init__(self, model, task: str, strategy, device, teacher=None):
         super().__init__()
         self.model, self.task, self.device = model, task, device
         self.strategy = strategy  # a plain attribute: teachers stay outside DDP's parameters
+        self.teacher = teacher    # optional: (model, forward pass) -> loss terms for the current task
 
     def forward(self, batch: dict, step: int) -> dict[str, torch.Tensor]:
         model = self.model
         current = model.forward_pass(batch["image"], upto=self.task)  # later tasks' channels: not needed
         terms = dict(TASKS[self.task].loss(current.output, batch, model.layout))
+        if self.teacher is not None:
+            terms.update(self.teacher(model, current))
         for old_task, old_batch, weight in self.strategy.extra_batches(step):
             old_batch = to_device(old_batch, self.device)
             replayed = model.forward_pass(old_batch["image"], upto=self.task)

@@ -22,7 +22,7 @@ from . import distributed
 from .catalog import STAGE_INFO, TASK_ORDER, reference_name, stage_of_task
 from .checkpoint import check_compatible, load_checkpoint, model_from_checkpoint, save_checkpoint
 from .cli import user_errors
-from .config import Params, StageParams, load_params
+from .config import ISOLATED, Params, StageParams, load_params
 from .data.common import collate
 from .data.datasets import build_dataset
 from .data.transforms import eval_transform, train_transform
@@ -32,6 +32,7 @@ from .memory import build_task_memory
 from .model.net import build_model
 from .runtime import configure_threads, pick_device, plan_cpu, seed_everything
 from .strategies.base import StageContext, Strategy
+from .teacher import build_teacher
 
 
 @dataclass(frozen=True)
@@ -77,9 +78,6 @@ def load_start(previous: str | None, params: Params, models_dir) -> Start:
     check_compatible(ckpt, params.model, path)
     return Start(model_from_checkpoint(ckpt, path), ckpt.classes, list(ckpt.learned), dict(ckpt.memory),
                  dict(ckpt.image_size), dict(ckpt.train_time_s))
-
-
-ISOLATED = ("own", "task_slice")  # trainable sets that cannot change an earlier task's outputs
 
 
 def needs_strategy(learned: list[str], trainable: str) -> bool:
@@ -233,7 +231,8 @@ def fit(run: Run, params: Params, build_strategy, start: Start, world, device, w
     ctx = StageContext(task=task, learned=earlier, memory=start.memory, image_size=start.image_size,
                        device=device, seed=tp.seed)
     strategy.before_stage(model, ctx)
-    trainer = distributed.wrap(TrainStep(model, task, strategy, device), world, device)
+    teacher = build_teacher(task, sp.imagenet_teacher, model, params.model, start.classes)
+    trainer = distributed.wrap(TrainStep(model, task, strategy, device, teacher), world, device)
     optimizer, scheduler = make_optimizer(model, task, earlier, sp, tp.weight_decay, sp.epochs * len(loader))
     start.image_size[task] = sp.image_size
     start.learned.append(task)

