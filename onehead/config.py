@@ -122,6 +122,7 @@ class ReferenceSettings(Section):
 
 
 class ReferenceParams(Section):
+    seed: Count = 0            # the references' own seed: train.seed varies the pipeline only
     seg: ReferenceSettings
     det: ReferenceSettings
     cls: ReferenceSettings
@@ -163,7 +164,7 @@ class Params(Section):
 
 
 assert set(STAGE_ORDER) <= set(Params.model_fields), "every pipeline stage needs its params section"
-assert tuple(ReferenceParams.model_fields) == TASK_ORDER, "every task needs its reference settings"
+assert tuple(ReferenceParams.model_fields)[1:] == TASK_ORDER, "every task needs its reference settings"
 
 _KIND = {"int_type": "int", "float_type": "int or float", "bool_type": "bool", "string_type": "str",
          "list_type": "list", "model_type": "a mapping", "dict_type": "a mapping"}

@@ -12,7 +12,7 @@ import csv
 import io
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -43,18 +43,20 @@ class Run:
     previous: str | None       # the run whose checkpoint it starts from; None: the pretrained network
     settings: StageParams
     leaves_memory: bool        # replay samples and Fisher for the stages after it
+    seed: int
 
 
 def pipeline_run(stage: str, params: Params) -> Run:
     info = STAGE_INFO[stage]
-    return Run(stage, info.task, info.previous, params.stage(stage), leaves_memory=True)
+    return Run(stage, info.task, info.previous, params.stage(stage), leaves_memory=True, seed=params.train.seed)
 
 
 def reference_run(task: str, params: Params) -> Run:
-    """`task` alone from the pretrained network, with its stage's budget and the reference's trainable set."""
+    """`task` alone from the pretrained network, with its stage's budget and the reference's trainable set.
+    Its seed is `reference.seed`, not `train.seed`: the yardsticks stay fixed while the pipeline's seed varies."""
     overrides = getattr(params.reference, task).model_dump(exclude_none=True)
     settings = params.stage(stage_of_task(task)).model_copy(update=overrides)
-    return Run(reference_name(task), task, None, settings, leaves_memory=False)
+    return Run(reference_name(task), task, None, settings, leaves_memory=False, seed=params.reference.seed)
 
 
 @dataclass
@@ -194,7 +196,7 @@ def run_reference(task: str, params_path: str = "params.yaml", models_dir: str =
 def train(run: Run, params: Params, build_strategy, models_dir, metrics_dir, plots_dir) -> dict:
     world, device, workers = start_process(params.train)
     log = print if world.is_main else (lambda *a, **k: None)
-    generator = seed_everything(params.train.seed)
+    generator = seed_everything(run.seed)
     start = load_start(run.previous, params, models_dir)
     reference = same_run_done(run, params, models_dir)
     if reference is not None:
@@ -209,7 +211,7 @@ def train(run: Run, params: Params, build_strategy, models_dir, metrics_dir, plo
             root, size = params.data.root, run.settings.image_size
             start.memory[run.task] = build_task_memory(model, build_dataset(run.task, root, "train"),
                                                        build_dataset(run.task, root, "train", eval_transform(size)),
-                                                       run.task, params.memory, params.train.seed, device)
+                                                       run.task, params.memory, run.seed, device)
         dirs = {"models": Path(models_dir), "metrics": Path(metrics_dir), "plots": Path(plots_dir)}
         metrics = write_outputs(run, model, start, history, params, world.size, dirs)
         summary = ", ".join(f"{t}.{m}={v:.4f}" for t in TASK_ORDER if t in history.final
@@ -224,12 +226,12 @@ def fit(run: Run, params: Params, build_strategy, start: Start, world, device, w
     task, sp, tp, root = run.task, run.settings, params.train, params.data.root
     model = start.model.to(device)
     loader = train_loader(build_dataset(task, root, "train", train_transform(task, sp.image_size)), run.name,
-                          sp.batch_size, workers, world, tp.seed, generator)
+                          sp.batch_size, workers, world, run.seed, generator)
     model.set_trainable(sp.trainable, task)
     earlier = list(start.learned)
     strategy = build_strategy(params.strategy) if needs_strategy(earlier, sp.trainable) else Strategy()
     ctx = StageContext(task=task, learned=earlier, memory=start.memory, image_size=start.image_size,
-                       device=device, seed=tp.seed)
+                       device=device, seed=run.seed)
     strategy.before_stage(model, ctx)
     teacher = build_teacher(task, sp.imagenet_teacher, model, params.model, start.classes)
     trainer = distributed.wrap(TrainStep(model, task, strategy, device, teacher), world, device)
@@ -267,8 +269,10 @@ def same_run_done(run: Run, params: Params, models_dir):
         theirs = Params.model_validate(ckpt.params)
     except ValueError:
         return None
-    same = (reference_run(run.task, theirs).settings == run.settings and theirs.model == params.model
-            and theirs.train == params.train and theirs.data.root == params.data.root)
+    unseeded = {"seed": 0}
+    same = (reference_run(run.task, theirs) == replace(run, name=reference_name(run.task), leaves_memory=False)
+            and theirs.model == params.model and theirs.data.root == params.data.root
+            and theirs.train.model_copy(update=unseeded) == params.train.model_copy(update=unseeded))
     return ckpt if same else None
 
 

@@ -14,7 +14,8 @@ from conftest import REPO, require_mirror
 from onehead.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.slow
-SCHEMA = {"final", "baseline", "drop_rel_pct", "drop_abs", "pass", "params", "latency_ms", "train_time_s"}
+SCHEMA = {"final", "baseline", "drop_rel_pct", "drop_abs", "pass", "params", "latency_ms", "train_time_s",
+          "reference", "final_over_reference"}
 
 
 def run(cmd, cwd, check=True):
@@ -96,6 +97,8 @@ def test_same_seed_same_metrics_other_seed_differs(workdir):
     run(["dvc", "repro", "-f", "-s", "stage1_seg"], workdir)
     assert json.loads((workdir / "metrics/stage1_seg.json").read_text())["seg"] == json.loads(first)["seg"]
     set_param(workdir, "train", "seed", 1)
+    status = run(["dvc", "status"], workdir).stdout
+    assert "stage1_seg" in status and "reference@" not in status  # the references keep their own seed
     run(["dvc", "repro", "-s", "stage1_seg"], workdir)
     assert json.loads((workdir / "metrics/stage1_seg.json").read_text())["seg"] != json.loads(first)["seg"]
     set_param(workdir, "train", "seed", 0)
@@ -190,13 +193,29 @@ def test_torchrun_two_processes_train_stage1_in_line_with_one(workdir, tmp_path)
     assert not list((dest / "models").glob(".*tmp")) and not list((dest / "metrics").glob(".*tmp"))
 
 
-def test_task_slice_stage3_leaves_earlier_tasks_bit_identical(workdir):
-    """Default stage 3 trains only the cls rows: every other weight and the seg/det scores stay exactly."""
-    params = yaml.safe_load((workdir / "params.yaml").read_text())
-    assert params["stage3_cls"]["trainable"] == "task_slice"
-    before = load_checkpoint(workdir / "models/stage2_det.pt").model
-    after = load_checkpoint(workdir / "models/stage3_cls.pt").model
+def _task_of(key):
+    """The task whose channel group a neck/head tensor belongs to (None: shared, e.g. the backbone)."""
+    return next((t for t in ("seg", "det", "cls") if f".{t}." in f"{key}."), None)
+
+
+@pytest.mark.parametrize("before_stage, stage, task", [("stage1_seg", "stage2_det", "det"),
+                                                       ("stage2_det", "stage3_cls", "cls")])
+def test_own_stage_changes_only_its_task_group(workdir, before_stage, stage, task):
+    """Default stages train their own channel groups: every other weight and the earlier scores stay exactly."""
+    assert yaml.safe_load((workdir / "params.yaml").read_text())[stage]["trainable"] == "own"
+    before = load_checkpoint(workdir / f"models/{before_stage}.pt").model
+    after = load_checkpoint(workdir / f"models/{stage}.pt").model
     changed = {k for k in before if not torch.equal(before[k], after[k])}
-    assert changed == {"head.layers.6.weights.cls", "head.layers.6.biases.cls"}
-    s2, s3 = read(workdir, "metrics/stage2_det.json"), read(workdir, "metrics/stage3_cls.json")
-    assert s3["seg"] == s2["seg"] and s3["det"] == s2["det"]
+    assert changed and {_task_of(k) for k in changed} == {task}
+    assert "head.out_conv.weights." + task in changed
+    old, new = read(workdir, f"metrics/{before_stage}.json"), read(workdir, f"metrics/{stage}.json")
+    for earlier in ("seg", "det")[: ("det", "cls").index(task) + 1]:
+        assert new[earlier] == old[earlier]
+
+
+def test_stage1_adopts_the_identical_seg_reference(workdir):
+    """Stage 1 with the reference's settings and seed is that run: its weights are the reference's."""
+    ref = load_checkpoint(workdir / "models/reference_seg.pt").model
+    stage1 = load_checkpoint(workdir / "models/stage1_seg.pt").model
+    assert all(torch.equal(ref[k], stage1[k]) for k in ref) and ref.keys() == stage1.keys()
+    assert read(workdir, "metrics/stage1_seg.json")["seg"] == read(workdir, "metrics/reference_seg.json")["seg"]

@@ -103,7 +103,9 @@ def strategy_notes(params: Params) -> str:
 def model_section(params: Params, arch_png) -> str:
     m = params.model
     groups = figures.channel_groups
-    c5 = "its pretrained 1×1 conv head (1280 ch)" if m.conv_head else "its last block (320 ch)"
+    readers = ", ".join(m.conv_head_for) or "no task"
+    c5 = (f"its last block (320 ch) and, for {readers}, its pretrained 1×1 conv head (1280 ch)"
+          if m.conv_head_for else "its last block (320 ch)")
     return f"""## Model
 ![architecture]({arch_png})
 
