@@ -13,12 +13,17 @@ PRETRAINED = ModelParams(backbone="efficientnet_lite0", pretrained=True, conv_he
                          neck_channels={"seg": 8, "det": 8, "cls": 8}, head_channels={"seg": 8, "det": 8, "cls": 8})
 
 
-def test_teacher_labels_imagenette_val_as_the_pretrained_classifier_does():
+def pretrained_with_teacher():
+    """A pretrained model learning cls (own groups) on the mirror's classes, and its teacher."""
     mirror = require_mirror()
     classes = class_names(mirror)
     model = build_model(PRETRAINED, classes).eval()
     model.set_trainable("own", "cls")
-    teacher = build_teacher("cls", 1.0, model, PRETRAINED, classes)
+    return mirror, model, build_teacher("cls", 1.0, model, PRETRAINED, classes)
+
+
+def test_teacher_labels_imagenette_val_as_the_pretrained_classifier_does():
+    mirror, model, teacher = pretrained_with_teacher()
     data = build_dataset("cls", mirror, "val", eval_transform(224))
     correct = 0
     with torch.no_grad():
@@ -29,11 +34,7 @@ def test_teacher_labels_imagenette_val_as_the_pretrained_classifier_does():
 
 
 def test_teacher_terms_vanish_when_the_student_agrees():
-    mirror = require_mirror()
-    classes = class_names(mirror)
-    model = build_model(PRETRAINED, classes).eval()
-    model.set_trainable("own", "cls")
-    teacher = build_teacher("cls", 1.0, model, PRETRAINED, classes)
+    _, model, teacher = pretrained_with_teacher()
     fwd = model.forward_pass(torch.rand(2, 3, 64, 64))
     cls_rows = model.layout.slices["cls"]
     agreeing = fwd.output.clone()
