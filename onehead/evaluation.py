@@ -15,6 +15,7 @@ from .catalog import (GATED_METRICS, METRICS, STAGE_ORDER, TASK_INFO, TASK_ORDER
                       task_of_metric)
 from .checkpoint import load_checkpoint, model_from_checkpoint
 from .config import load_params
+from .deploy import assert_same_outputs, fold_batchnorm
 from .engine import score_tasks
 from .io import read_json, write_json
 from .model.net import count_parameters, split_outputs
@@ -90,8 +91,10 @@ def run_evaluate(params_path: str = "params.yaml", models_dir: str = "models", m
     stage_metrics = {s: read_json(Path(metrics_dir) / f"{s}.json", "stage metrics") for s in STAGE_ORDER}
     reference = reference_summary({t: read_json(Path(metrics_dir) / f"{reference_name(t)}.json", "reference metrics")
                                    for t in TASK_ORDER})
-    latency = {"cpu_512": measure_latency(model, ev.latency_size, torch.device("cpu"), ev.latency_runs),
-               "cuda_512": (measure_latency(model, ev.latency_size, torch.device("cuda"), ev.latency_runs)
+    deployed = fold_batchnorm(model)  # what predict runs: the same outputs, BatchNorms folded
+    assert_same_outputs(model, deployed, ev.latency_size)
+    latency = {"cpu_512": measure_latency(deployed, ev.latency_size, torch.device("cpu"), ev.latency_runs),
+               "cuda_512": (measure_latency(deployed, ev.latency_size, torch.device("cuda"), ev.latency_runs)
                             if torch.cuda.is_available() else None)}
     summary = summarise(flatten(scores), stage_metrics, reference, count_parameters(model), latency,
                         ev.threshold_rel_drop)

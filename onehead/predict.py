@@ -17,6 +17,7 @@ from .checkpoint import load_checkpoint, model_from_checkpoint
 from .cli import user_errors
 from .data.common import read_rgb
 from .data.wordnet import readable, readable_classes
+from .deploy import fold_batchnorm
 from .errors import DataError
 from .export import CocoIds, image_record, write_predictions_json, write_segmentation_png
 from .inference import SCORE_THRESHOLD, predict_image
@@ -77,7 +78,7 @@ def main(argv=None) -> None:
     with user_errors("predict"):
         check_distinct_names(args.images)
         ckpt = load_checkpoint(args.weights)
-        model = model_from_checkpoint(ckpt, args.weights)
+        model = fold_batchnorm(model_from_checkpoint(ckpt, args.weights))
         ids = CocoIds(args.data_root, ckpt.classes["det"]) if args.json else None
         if untrained := untrained_tasks(ckpt):
             print(f"predict: note: {args.weights} has not learned {', '.join(untrained)}; those outputs are "

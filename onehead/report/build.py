@@ -50,7 +50,7 @@ def resource_table(ev: dict) -> str:
         "| resource | value |", "|---|---|",
         f"| parameters (total) | {p['total']:,} |",
         f"| — backbone / neck / head | {p['backbone']:,} / {p['neck']:,} / {p['head']:,} |",
-        f"| latency 512×512, batch 1, CPU (median) | {lat['cpu_512']} ms |",
+        f"| latency 512×512, batch 1, CPU (median; BatchNorms folded) | {lat['cpu_512']} ms |",
         f"| latency 512×512, batch 1, CUDA | {cuda} |",
         *[f"| training time {s} | {t[s]} s |" for s in STAGE_ORDER],
         f"| training time total | {t['total']} s ({t['total'] / 60:.1f} min) |",
