@@ -31,7 +31,8 @@ def parse_args(argv):
     parser.add_argument("--weights", default="models/stage3_cls.pt", help="checkpoint (default: the final one)")
     parser.add_argument("--out", default="predictions", type=Path,
                         help="output folder for <image>.png (and <image>_seg.png with --json; default predictions/)")
-    parser.add_argument("--score", type=float, default=SCORE_THRESHOLD, help="min box score to draw (default 0.3)")
+    parser.add_argument("--score", type=float, default=SCORE_THRESHOLD,
+                        help=f"min box score to draw (default {SCORE_THRESHOLD})")
     parser.add_argument("--json", type=Path, metavar="OUT.json",
                         help="also write per image the detections (COCO results format, all ≤ 100 boxes), the "
                              "top-3 classes and a segmentation PNG")
