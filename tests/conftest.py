@@ -4,6 +4,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -75,3 +77,27 @@ def require_mirror() -> Path:
     if not (MIRROR / "MANIFEST.sha256").is_file():
         pytest.skip(f"mirror not found at {MIRROR} (set ONEHEAD_MIRROR)")
     return MIRROR
+
+
+def copy_working_tree(dest: Path) -> Path:
+    """The working tree's tracked and new files, without pipeline outputs, in `dest` as a fresh git repo."""
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                            capture_output=True, text=True, check=True).stdout.split()
+    for rel in listed:
+        src = REPO / rel
+        if src.is_file() and not rel.startswith(("data/", "models/", "metrics/", "plots/")) and rel != "dvc.lock":
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
+    return dest
+
+
+def run_main(capsys, entry, args) -> tuple[int, str, str]:
+    """A command-line entry point run in-process: its exit code (0 on success), stdout and stderr."""
+    try:
+        entry([str(a) for a in args])
+        code = 0
+    except SystemExit as stop:
+        code = stop.code
+    out = capsys.readouterr()
+    return code, out.out, out.err

@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from conftest import make_data_root
+from conftest import make_data_root, run_main
 from onehead.data.datasets import class_names
 from onehead.data.fetch import download, read_manifest
 from onehead.data.manifest import main as manifest_main
@@ -58,13 +58,7 @@ def listing(root):
 
 def run_manifest(capsys, *args):
     """The command's exit code (0 on success), stdout and stderr."""
-    try:
-        manifest_main([str(a) for a in args])
-        code = 0
-    except SystemExit as stop:
-        code = stop.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
+    return run_main(capsys, manifest_main, args)
 
 
 def test_spec_layout_gets_a_manifest_the_download_stage_accepts(tmp_path, capsys):

@@ -5,13 +5,11 @@ import contextlib
 import io
 import json
 import os
-import shutil
-import subprocess
 import sys
 
 import pytest
 
-from conftest import REPO, make_data_root
+from conftest import copy_working_tree, make_data_root
 from onehead.checkpoint import load_checkpoint
 from test_manifest import OTHER_CLASSES, to_coco_flat_variant, to_voc_devkit_variant, use_other_coco_classes
 from test_pipeline import run
@@ -22,15 +20,8 @@ GIT_ID = {f"GIT_{who}_{what}": value for who in ("AUTHOR", "COMMITTER")
 
 
 def copy_repo(dest):
-    """The working tree's tracked and new files, without pipeline outputs, as a fresh git repo."""
-    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                            capture_output=True, text=True, check=True).stdout.split()
-    for rel in listed:
-        src = REPO / rel
-        if src.is_file() and not rel.startswith(("data/", "models/", "metrics/", "plots/")) and rel != "dvc.lock":
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / rel)
-    run(["git", "init", "-q"], dest)
+    """The working tree as a fresh git repo with one commit."""
+    copy_working_tree(dest)
     run(["git", "add", "-A"], dest)
     run(["git", "commit", "-qm", "copy"], dest)
     return dest

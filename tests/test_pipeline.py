@@ -10,7 +10,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import REPO, require_mirror
+from conftest import copy_working_tree, require_mirror
 from onehead.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.slow
@@ -37,15 +37,7 @@ def set_param(workdir, section, key, value):
 def workdir(tmp_path_factory):
     """A copy of the working tree with the tiny profile applied and `dvc repro` run once."""
     mirror = require_mirror()
-    dest = tmp_path_factory.mktemp("repo")
-    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                            capture_output=True, text=True, check=True).stdout.split()
-    for rel in listed:
-        src = REPO / rel
-        if src.is_file() and not rel.startswith(("data/", "models/", "metrics/", "plots/")) and rel != "dvc.lock":
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / rel)
-    run(["git", "init", "-q"], dest)
+    dest = copy_working_tree(tmp_path_factory.mktemp("repo"))
     run([sys.executable, "-m", "onehead.config", "profiles/tiny.yaml"], dest)
     set_param(dest, "data", "mirror", str(mirror))
     run(["dvc", "repro"], dest)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import _jpeg
+from conftest import _jpeg, run_main
 from onehead.checkpoint import TaskMemory, save_checkpoint
 from onehead.data.datasets import class_names
 from onehead.data.wordnet import imagenet_names, readable, readable_classes
@@ -42,16 +42,6 @@ def checkpoint(tmp_path, data_root):
     return save_checkpoint_of(tmp_path / "stage3_cls.pt", data_root, ["seg", "det", "cls"])
 
 
-def run(capsys, entry, args):
-    try:
-        entry([str(a) for a in args])
-        code = 0
-    except SystemExit as stop:
-        code = stop.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 def test_predict_json_holds_coco_results_top3_and_a_palette_png(tmp_path, data_root, checkpoint, capsys):
     from pycocotools.coco import COCO
 
@@ -59,7 +49,7 @@ def test_predict_json_holds_coco_results_top3_and_a_palette_png(tmp_path, data_r
     photo = tmp_path / "photos" / "photo.jpg"
     _jpeg(photo, size=(90, 70), seed=3)
     out_json = tmp_path / "pred" / "predictions.json"
-    code, out, err = run(capsys, predict_main, ["--weights", checkpoint, "--data_root", data_root, "--out",
+    code, out, err = run_main(capsys, predict_main, ["--weights", checkpoint, "--data_root", data_root, "--out",
                                                 tmp_path / "pred", "--json", out_json, val_image, photo])
     assert code == 0, err
     assert "class: tench" in out or "class: English springer" in out  # the data's wnids, read as names
@@ -107,11 +97,11 @@ def test_predict_json_refuses_data_of_other_classes(tmp_path, data_root, checkpo
         path.write_text(json.dumps(data))
     photo = tmp_path / "photo.jpg"
     _jpeg(photo)
-    code, _, err = run(capsys, predict_main, ["--weights", checkpoint, "--data_root", data_root, "--out",
+    code, _, err = run_main(capsys, predict_main, ["--weights", checkpoint, "--data_root", data_root, "--out",
                                               tmp_path / "pred", "--json", tmp_path / "p.json", photo])
     assert code == 2 and "instances_train.json: its categories ['cyclist', 'dog']" in err
     assert not (tmp_path / "p.json").exists() and not (tmp_path / "pred").exists()
-    code, _, err = run(capsys, predict_main, ["--weights", checkpoint, "--data_root", tmp_path / "none", "--json",
+    code, _, err = run_main(capsys, predict_main, ["--weights", checkpoint, "--data_root", tmp_path / "none", "--json",
                                               tmp_path / "p.json", photo])
     assert code == 2 and "no instances_*.json" in err and "--data_root" in err
 
@@ -119,6 +109,6 @@ def test_predict_json_refuses_data_of_other_classes(tmp_path, data_root, checkpo
 def test_predict_refuses_two_images_of_one_name(tmp_path, checkpoint, capsys):
     for folder in ("a", "b"):
         _jpeg(tmp_path / folder / "x.jpg")
-    code, _, err = run(capsys, predict_main, ["--weights", checkpoint, "--out", tmp_path / "pred",
+    code, _, err = run_main(capsys, predict_main, ["--weights", checkpoint, "--out", tmp_path / "pred",
                                               tmp_path / "a" / "x.jpg", tmp_path / "b" / "x.jpg"])
     assert code == 2 and "b/x.jpg: same name as" in err and not (tmp_path / "pred").exists()
