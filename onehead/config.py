@@ -65,6 +65,7 @@ class ModelParams(Section):
     pretrained: bool
     conv_head_for: TaskList
     neck_channels: TaskChannels
+    neck_kernel: Literal[1, 3]
     head_channels: TaskChannels
 
     def architecture(self) -> dict:

@@ -4,8 +4,8 @@ In eval mode a BatchNorm is a per-channel affine map, so it can be merged into t
 bias of the convolution that feeds it (as YOLO's and RepVGG's `fuse` do before timing). The folded
 copy computes the same outputs (up to float rounding; `assert_same_outputs` checks it) with fewer
 passes over memory; it serves latency measurement and `predict`, never training: the checkpoint
-keeps its BatchNorm layers. Which convolution feeds which BatchNorm is named below per module type;
-a module not listed keeps its BatchNorms (e.g. the MobileNetV3 option), which is still correct.
+keeps its BatchNorm layers. Which convolution feeds which BatchNorm each model module names in its `CONV_BN`
+attribute; a module without one keeps its BatchNorms (e.g. the MobileNetV3 option), which is still correct.
 """
 from __future__ import annotations
 
@@ -14,19 +14,7 @@ import copy
 import torch
 from torch import nn
 
-from .model.backbone import EfficientNetLite0, MBConv
-from .model.head import OneHead
 from .model.layers import TaskBatchNorm2d, TaskConv2d
-from .model.neck import FPNLayer
-
-# module type -> (convolution, the BatchNorm after it) attribute names
-CONV_BN = {
-    EfficientNetLite0: [("_conv_stem", "_bn0"), ("_conv_head", "_bn1")],
-    MBConv: [("_expand_conv", "_bn0"), ("_depthwise_conv", "_bn1"), ("_project_conv", "_bn2")],
-    FPNLayer: [("fuse", "bn")],
-    OneHead: [("conv1", "bn1"), ("conv2", "bn2")],
-}
-
 
 class Unchanged(nn.Module):
     """What a folded BatchNorm becomes (accepts the task-grouped layers' `upto`)."""
@@ -62,7 +50,7 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     """An eval-mode copy of `model` with its BatchNorms folded into the convolutions before them."""
     folded = copy.deepcopy(model).eval()
     for module in folded.modules():
-        for conv_name, bn_name in CONV_BN.get(type(module), []):
+        for conv_name, bn_name in getattr(module, "CONV_BN", ()):
             conv, bn = getattr(module, conv_name, None), getattr(module, bn_name, None)
             if conv is None or bn is None:
                 continue

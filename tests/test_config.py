@@ -33,6 +33,7 @@ def test_default_params_and_tiny_profile_are_valid():
     ("train", "learning_rate", 0.1, "unknown key 'train.learning_rate'"),
     ("train", "workers", "many", "'train.workers' has an impossible value 'many' ('auto' or a count"),
     ("train", "launcher", "mpirun -n 2", "'train.launcher' has an impossible value"),
+    ("model", "neck_kernel", 5, "'model.neck_kernel' has an impossible value 5"),
 ])
 def test_bad_values_are_named(section, key, value, words):
     with pytest.raises(ConfigError, match=words.replace("(", r"\(").replace(".", r"\.")):

@@ -10,7 +10,8 @@ from onehead.model.net import build_model
 
 CLASSES = {"seg": [str(i) for i in range(21)], "det": ["a", "b", "c"], "cls": ["x", "y"]}
 PARAMS = ModelParams(backbone="efficientnet_lite0", pretrained=False, conv_head_for=["det", "cls"],
-                     neck_channels={"seg": 8, "det": 8, "cls": 4}, head_channels={"seg": 8, "det": 8, "cls": 4})
+                     neck_channels={"seg": 8, "det": 8, "cls": 4}, neck_kernel=1,
+                     head_channels={"seg": 8, "det": 8, "cls": 4})
 
 
 def trained_looking_model(seed=0):

@@ -16,7 +16,7 @@ from onehead.model.net import build_model, count_parameters, split_outputs
 CLASSES = {"det": [f"d{i}" for i in range(10)], "seg": [f"s{i}" for i in range(21)], "cls": [f"c{i}" for i in range(10)]}
 GROUPS = {"seg": 32, "det": 24, "cls": 16}
 MODEL = ModelParams(backbone="efficientnet_lite0", pretrained=False, conv_head_for=["cls"], neck_channels=GROUPS,
-                    head_channels=GROUPS)
+                    neck_kernel=3, head_channels=GROUPS)
 IMAGENET_INDEX = [0, 217, 482, 491, 497, 566, 569, 571, 574, 701]  # the 10 Imagenette classes
 
 
@@ -37,6 +37,25 @@ def test_neck_is_a_single_fpn_layer(model):
     assert model.neck.fuse.kernel == 3 and all(lat.kernel == 1 for lat in model.neck.laterals)
     assert [lat.in_groups for lat in model.neck.laterals] == [40, 112, 320, 1280]  # strides 8/16/32, conv head
     assert list(model.neck.laterals[2].weights) == ["seg", "det"] and list(model.neck.laterals[3].weights) == ["cls"]
+
+
+def test_neck_kernel_sets_the_fusing_conv():
+    one = build_model(MODEL.model_copy(update={"neck_kernel": 1}), CLASSES).eval()
+    assert one.neck.fuse.kernel == 1 and all(w.shape[-2:] == (1, 1) for w in one.neck.fuse.weights.values())
+    with torch.no_grad():
+        assert one(torch.rand(1, 3, 64, 96)).shape == (1, 45, 8, 12)
+
+
+def test_neck_equals_upsampling_every_lateral_before_the_sum(model):
+    """The neck sums the two stride-32 laterals before upsampling; bilinear upsampling is linear,
+    so this must equal the textbook FPN sum of each upsampled lateral."""
+    with torch.no_grad():
+        feats = model.backbone_features(torch.rand(1, 3, 96, 128))
+        lats = [lat(f) for lat, f in zip(model.neck.laterals, feats)]
+        textbook = sum(nn.functional.interpolate(y, size=lats[0].shape[-2:], mode="bilinear", align_corners=False)
+                       for y in lats)
+        expected = torch.relu(model.neck.bn(model.neck.fuse(textbook)))
+        assert torch.allclose(model.neck(feats), expected, atol=1e-5)
 
 
 def test_computing_up_to_a_task_gives_the_same_channels(model):

@@ -14,7 +14,8 @@ from onehead.tasks import TASKS
 from test_model import CLASSES
 
 MODEL = ModelParams(backbone="efficientnet_lite0", pretrained=False, conv_head_for=[],
-                    neck_channels={"seg": 8, "det": 8, "cls": 8}, head_channels={"seg": 8, "det": 8, "cls": 8})
+                    neck_channels={"seg": 8, "det": 8, "cls": 8}, neck_kernel=3,
+                    head_channels={"seg": 8, "det": 8, "cls": 8})
 PARAMS = {"names": ["naive"], "replay_per_step": 10, "replay_weight": 1.0, "lwf_weight": 1.0,
           "lwf_temperature": 2.0, "lwf_replay_weight": 1.0, "kd_weight": 1.0, "kd_feature_weight": 1.0,
           "kd_temperature": 2.0, "ewc_lambda": 10.0, "ewc_decay": 1.0}

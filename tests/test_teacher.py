@@ -10,7 +10,8 @@ from onehead.model.net import build_model
 from onehead.teacher import build_teacher
 
 PRETRAINED = ModelParams(backbone="efficientnet_lite0", pretrained=True, conv_head_for=["cls"],
-                         neck_channels={"seg": 8, "det": 8, "cls": 8}, head_channels={"seg": 8, "det": 8, "cls": 8})
+                         neck_channels={"seg": 8, "det": 8, "cls": 8}, neck_kernel=3,
+                         head_channels={"seg": 8, "det": 8, "cls": 8})
 
 
 def pretrained_with_teacher():

@@ -43,6 +43,9 @@ def _bn(channels: int) -> nn.BatchNorm2d:
 class MBConv(nn.Module):
     """Inverted residual block without squeeze-excitation (the Lite variant)."""
 
+    # each convolution → the BatchNorm after it (deploy folds them)
+    CONV_BN = (("_expand_conv", "_bn0"), ("_depthwise_conv", "_bn1"), ("_project_conv", "_bn2"))
+
     def __init__(self, cin: int, cout: int, expand: int, kernel: int, stride: int):
         super().__init__()
         mid = cin * expand
@@ -72,6 +75,8 @@ class EfficientNetLite0(nn.Module):
     1280 channels, the features its ImageNet classifier reads), as a fourth map.
     `classifier`: also build that classifier, for `classify`.
     """
+
+    CONV_BN = (("_conv_stem", "_bn0"), ("_conv_head", "_bn1"))  # conv → its BatchNorm (deploy folds them)
 
     def __init__(self, conv_head: bool = False, classifier: bool = False):
         super().__init__()

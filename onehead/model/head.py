@@ -54,6 +54,8 @@ class ChannelLayout:
 
 
 class OneHead(nn.Module):
+    CONV_BN = (("conv1", "bn1"), ("conv2", "bn2"))  # conv → its BatchNorm (deploy folds them)
+
     def __init__(self, in_groups: dict[str, int], hidden: dict[str, int], layout: ChannelLayout):
         super().__init__()
         self.layout = layout

@@ -38,14 +38,14 @@ class ForwardPass:
 
 class OneHeadNet(nn.Module):
     def __init__(self, backbone: str, pretrained: bool, conv_head_for: list[str], neck_channels: dict[str, int],
-                 head_channels: dict[str, int], layout: ChannelLayout):
+                 neck_kernel: int, head_channels: dict[str, int], layout: ChannelLayout):
         super().__init__()
         self.backbone = build_backbone(backbone, pretrained, conv_head=bool(conv_head_for))
         readers = None
         if conv_head_for:  # the stride-32 map twice: the tasks not in `conv_head_for` read the last block
             last_block = tuple(t for t in neck_channels if t not in conv_head_for)
             readers = (None, None, last_block, tuple(conv_head_for))
-        self.neck = FPNLayer(self.backbone.out_channels, neck_channels, readers)
+        self.neck = FPNLayer(self.backbone.out_channels, neck_channels, readers, neck_kernel)
         self.head = OneHead(neck_channels, head_channels, layout)
         self.layout = layout
         mean, std = NORMALISATION[backbone]
@@ -123,7 +123,7 @@ def build_model(model_params, classes: dict[str, list[str]]) -> OneHeadNet:
     """The network of `model_params` (a `config.ModelParams`) for the class lists of the data."""
     layout = ChannelLayout(len(classes["det"]), len(classes["seg"]), len(classes["cls"]))
     model = OneHeadNet(model_params.backbone, model_params.pretrained, model_params.conv_head_for,
-                       model_params.neck_channels, model_params.head_channels, layout)
+                       model_params.neck_channels, model_params.neck_kernel, model_params.head_channels, layout)
     return to_channels_last(model)
 
 

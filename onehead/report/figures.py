@@ -82,7 +82,8 @@ def architecture_diagram(params, layout, counts: dict, out: Path) -> Path:
     blocks = [
         (0.1, "input\n[0,1] RGB", "#eeeeee"),
         (2.2, f"backbone\n{params.backbone}\nC3/C4/C5 (s8/16/32)\n{counts['backbone'] / 1e6:.2f} M", "#cfe2f3"),
-        (4.3, f"neck: 1 FPN layer\n1×1 laterals → s8\n3×3 conv-BN-ReLU\n{channel_groups(params.neck_channels)}\n"
+        (4.3, f"neck: 1 FPN layer\n1×1 laterals → s8\n{params.neck_kernel}×{params.neck_kernel} conv-BN-ReLU\n"
+              f"{channel_groups(params.neck_channels)}\n"
               f"{counts['neck'] / 1e6:.2f} M", "#d9ead3"),
         (6.4, f"head (3 layers)\n3×3 conv-BN-ReLU ×2\n{channel_groups(params.head_channels)}\n1×1 conv → {layout.total} ch\n"
               f"{counts['head'] / 1e6:.2f} M", "#fce5cd"),
