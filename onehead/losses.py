@@ -1,4 +1,4 @@
-"""Loss pieces shared by several tasks, and the soft Jaccard (IoU) loss of segmentation."""
+"""Loss pieces shared by several tasks."""
 from __future__ import annotations
 
 import torch
@@ -12,25 +12,3 @@ def soft_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperat
     q = F.softmax(teacher_logits / temperature, dim=dim)
     kl = (q * (q.clamp_min(1e-12).log() - log_p)).sum(dim)
     return kl.mean() * temperature ** 2
-
-
-def soft_jaccard(logits: torch.Tensor, target: torch.Tensor, ignore_index: int) -> torch.Tensor:
-    """1 − mean soft IoU of the classes present in `target` (B×H×W), with softmax probabilities
-    standing in for the predicted masks (Rahman & Wang 2016). Pixels at `ignore_index` count nowhere.
-
-    Cross-entropy weighs every pixel alike, so large classes dominate it; this term weighs each
-    present class alike, as mIoU does. Class sums come from `bincount`, not a one-hot tensor
-    (C times the mask's memory).
-    """
-    classes = logits.shape[1]
-    valid = target != ignore_index
-    prob = logits.softmax(1).permute(0, 2, 3, 1)[valid]           # N × C, valid pixels only
-    labels = target[valid]
-    inter = torch.zeros(classes, device=logits.device, dtype=prob.dtype).index_add_(
-        0, labels, prob.gather(1, labels[:, None])[:, 0])
-    area = torch.bincount(labels, minlength=classes).to(prob.dtype)
-    union = prob.sum(0) + area - inter
-    present = area > 0
-    if not present.any():
-        return logits.sum() * 0
-    return 1 - (inter[present] / union[present]).mean()
