@@ -3,6 +3,7 @@ import functools
 import http.server
 import io
 import json
+import re
 import shutil
 import tarfile
 import threading
@@ -64,6 +65,28 @@ def test_mirror_archive_and_url(mirror, tmp_path, serve):
     shutil.copytree(mirror, tmp_path / "site" / "tree")
     download(tmp_path / "c", tmp_path / "MANIFEST.sha256", "mirror", base + "tree/")
     assert _files(tmp_path / "c") == _files(mirror)
+
+
+@pytest.mark.parametrize("python_has_tar_filters", [True, False])
+@pytest.mark.parametrize("member", ["../evil.txt", "link"])
+def test_unsafe_archive_members_are_refused(mirror, tmp_path, monkeypatch, python_has_tar_filters, member):
+    """Paths leaving the folder and links are refused with the archive's name, with or without the
+    extraction filters of Python ≥ 3.11.4 (Debian 12 ships 3.11.2)."""
+    if not python_has_tar_filters:
+        monkeypatch.delattr(tarfile, "data_filter", raising=False)
+    archive = tmp_path / "site" / "bad.tar"
+    archive.parent.mkdir()
+    with tarfile.open(archive, "w") as tf:
+        info = tarfile.TarInfo(member)
+        if member == "link":
+            info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
+            tf.addfile(info)
+        else:
+            info.size = 4
+            tf.addfile(info, io.BytesIO(b"evil"))
+    with pytest.raises(DataError, match=f"bad.tar: unsafe archive member '{re.escape(member)}'"):
+        download(tmp_path / "data", tmp_path / "MANIFEST.sha256", "mirror", str(archive))
+    assert not (tmp_path / "evil.txt").exists() and not (tmp_path / "data").exists()
 
 
 def test_hash_mismatch_names_the_file_and_leaves_no_output(mirror, tmp_path):

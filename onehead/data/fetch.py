@@ -94,8 +94,25 @@ def _extract(archive: Path, dest: Path) -> Path:
             zf.extractall(dest)
     else:
         with tarfile.open(archive) as tf:
-            tf.extractall(dest, filter="data")
+            members = _plain_members(tf, archive, dest)
+            if hasattr(tarfile, "data_filter"):
+                tf.extractall(dest, members=members, filter="data")
+            else:  # Python < 3.11.4 (e.g. Debian 12's 3.11.2) has no extraction filters
+                tf.extractall(dest, members=members)
     return _layout_root(dest)
+
+
+def _plain_members(tf: tarfile.TarFile, archive: Path, dest: Path) -> list[tarfile.TarInfo]:
+    """The archive's files and folders, refusing what the "data" filter refuses: links, devices,
+    and paths that would land outside `dest`."""
+    root = dest.resolve()
+    members = tf.getmembers()
+    for member in members:
+        target = (root / member.name).resolve()
+        if not (member.isfile() or member.isdir()) or (target != root and root not in target.parents):
+            raise DataError(f"{archive}: unsafe archive member {member.name!r} (only plain files and "
+                            "folders inside the archive are extracted)")
+    return members
 
 
 def _layout_root(folder: Path) -> Path:
