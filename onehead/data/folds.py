@@ -105,8 +105,8 @@ def main(argv=None) -> None:
     with user_errors("folds"):
         out = Path(args.out).resolve()
         manifest = make_fold(Path(args.source), out, args.fold, args.folds)
-        print(summary(out, manifest).replace("run the pipeline on it", f"fold {args.fold} of {args.folds}; "
-                                             "run the pipeline on it"))
+        print(f"folds: fold {args.fold} of {args.folds} of {args.source}'s training sets written to {out}")
+        print(summary(out, manifest))
 
 
 if __name__ == "__main__":
