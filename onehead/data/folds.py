@@ -21,18 +21,15 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ..catalog import TASK_INFO
 from ..cli import user_errors
 from ..errors import ConfigError, DataError
 from ..io import read_json, write_json
 from .coco import CocoDetection
-from .fetch import COCO_ANN, restrict_coco
+from .fetch import CLS, COCO_ANN, DET, SEG, restrict_coco
 from .imagenette import ImageFolderClassification
 from .manifest import make_manifest, summary
 from .validate import validate_data_root
 from .voc import VocSegmentation
-
-SEG, DET, CLS = (TASK_INFO[t].folder for t in ("seg", "det", "cls"))
 
 
 def split_of(index: int, fold: int, folds: int) -> str:
