@@ -67,6 +67,7 @@ class ModelParams(Section):
     neck_channels: TaskChannels
     neck_kernel: Literal[1, 3]
     head_channels: TaskChannels
+    context_for: TaskList = []  # absent from checkpoints written before it existed
 
     def architecture(self) -> dict:
         """What must match between a checkpoint and params.yaml (weights may come from either)."""

@@ -17,6 +17,7 @@ CLASSES = {"det": [f"d{i}" for i in range(10)], "seg": [f"s{i}" for i in range(2
 GROUPS = {"seg": 32, "det": 24, "cls": 16}
 MODEL = ModelParams(backbone="efficientnet_lite0", pretrained=False, conv_head_for=["cls"], neck_channels=GROUPS,
                     neck_kernel=3, head_channels=GROUPS)
+CONTEXT_MODEL = MODEL.model_copy(update={"context_for": ["seg"]})
 IMAGENET_INDEX = [0, 217, 482, 491, 497, 566, 569, 571, 574, 701]  # the 10 Imagenette classes
 
 
@@ -66,9 +67,10 @@ def test_computing_up_to_a_task_gives_the_same_channels(model):
             assert torch.allclose(model(x, upto=task), full[:, :width], atol=1e-5)
 
 
-def test_training_a_later_task_leaves_earlier_outputs_bit_identical():
+@pytest.mark.parametrize("params", [MODEL, CONTEXT_MODEL], ids=["plain", "seg_reads_context"])
+def test_training_a_later_task_leaves_earlier_outputs_bit_identical(params):
     torch.manual_seed(0)
-    net = build_model(MODEL, CLASSES)
+    net = build_model(params, CLASSES)
     net.set_trainable("own", "det")
     trainable = {n for n, p in net.named_parameters() if p.requires_grad}
     assert trainable and all(n.endswith(".det") or ".det." in n for n in trainable)
@@ -87,6 +89,35 @@ def test_training_a_later_task_leaves_earlier_outputs_bit_identical():
         after = net(x)
     assert torch.equal(after[:, :21], before[:, :21])  # seg: not one bit changed
     assert not torch.allclose(after[:, 21:35], before[:, 21:35])  # det learnt
+
+
+def test_image_context_is_a_part_of_the_output_layer():
+    """Only seg's output rows read the context, and the two 1×1 convs of the output layer are one
+    1×1 conv over the hidden map and the context vector broadcast to every position."""
+    torch.manual_seed(0)
+    net = build_model(CONTEXT_MODEL, CLASSES).eval()
+    head = net.head
+    assert count_layers(head) == 3 and list(head.out_context.weights) == ["seg"]
+    assert all(torch.count_nonzero(w) == 0 for w in head.out_context.weights.values())  # starts without context
+    hidden = []
+    head.out_conv.register_forward_hook(lambda module, args, out: hidden.append(args[0]))
+    neck, context = torch.rand(2, 72, 8, 12), torch.rand(2, 320, 1, 1)
+    with torch.no_grad():
+        head.out_context.weights["seg"].normal_()
+        out = head(neck, context=context)
+        seg_in = torch.cat([hidden[0][:, :GROUPS["seg"]], context.expand(-1, -1, 8, 12)], dim=1)
+        seg_weight = torch.cat([head.out_conv.weights["seg"], head.out_context.weights["seg"]], dim=1)
+        seg = nn.functional.conv2d(seg_in, seg_weight, head.out_conv.biases["seg"])
+        assert torch.allclose(out[:, :21], seg, atol=1e-4)
+        assert torch.equal(out[:, 21:], head.out_conv(hidden[0])[:, 21:])  # det and cls: no context
+        added = out[:, :21] - head.out_conv(hidden[0])[:, :21]  # per image, the same at every position
+        assert added.abs().amin() > 1e-3 and torch.allclose(added, added[..., :1, :1].expand_as(added), atol=1e-5)
+        # the network's context is the mean of the backbone's last block
+        x = torch.rand(1, 3, 64, 96)
+        feats = net.backbone_features(x)
+        pooled = feats[2].mean(dim=(2, 3), keepdim=True)
+        assert torch.equal(net(x), head(net.neck(feats), context=pooled))
+        assert not torch.equal(net(x), head(net.neck(feats), context=pooled + 1))
 
 
 def test_one_forward_yields_all_three_outputs(model):

@@ -4,6 +4,13 @@ Two 3×3 conv-BN-ReLU layers and a final 1×1 conv whose channels are laid out a
 `[seg C_seg | det heatmap C_det | det box 4 | cls C_cls]` (see `ChannelLayout`). Every layer
 is one convolution whose channels are grouped by task (`layers.TaskConv2d`): a task's group
 reads the groups of the tasks learned before it, never those learned after.
+
+Image context (`model.context_for`): the output rows of those tasks also read the image's
+context vector (the backbone's pooled last block), the same at every position, so each pixel's
+class scores know what the whole image holds. The two inputs are summed through two 1×1 convs,
+which is one 1×1 conv over their concatenation: still the head's third layer. Only the output
+rows read it, so no hidden channel that a later task reads changes its meaning for it (read in
+the neck, the same context cost detection a third of its AP@0.5, EXPERIMENTS.md).
 """
 from __future__ import annotations
 
@@ -56,24 +63,40 @@ class ChannelLayout:
 class OneHead(nn.Module):
     CONV_BN = (("conv1", "bn1"), ("conv2", "bn2"))  # conv → its BatchNorm (deploy folds them)
 
-    def __init__(self, in_groups: dict[str, int], hidden: dict[str, int], layout: ChannelLayout):
+    def __init__(self, in_groups: dict[str, int], hidden: dict[str, int], layout: ChannelLayout,
+                 context_width: int = 0, context_for: tuple[str, ...] = ()):
         super().__init__()
         self.layout = layout
         self.conv1, self.bn1 = TaskConv2d(in_groups, hidden, 3), TaskBatchNorm2d(hidden)
         self.conv2, self.bn2 = TaskConv2d(hidden, hidden, 3), TaskBatchNorm2d(hidden)
         self.out_conv = TaskConv2d(hidden, layout.widths, 1, bias=True)
+        # the output layer's columns for the context vector; zero at first, so training starts
+        # from the head without context
+        self.out_context = (TaskConv2d(context_width, layout.widths, 1, readers=context_for)
+                            if context_for else None)
         with torch.no_grad():
             self.out_conv.biases["det"].zero_()[: layout.det_classes] = -math.log((1 - HEATMAP_PRIOR) / HEATMAP_PRIOR)
             for task in ("seg", "cls"):
                 self.out_conv.biases[task].zero_()
+            for weight in (self.out_context.weights.values() if self.out_context else ()):
+                weight.zero_()
 
-    def forward(self, x: torch.Tensor, upto: str | None = None) -> torch.Tensor:
-        """The output channels of the tasks up to `upto` (all tasks when None)."""
+    def forward(self, x: torch.Tensor, upto: str | None = None, context: torch.Tensor | None = None) -> torch.Tensor:
+        """The output channels of the tasks up to `upto` (all tasks when None); `context`: the
+        B × C × 1 × 1 context vector, needed when some task reads it."""
         x = F.relu(self.bn1(self.conv1(x, upto), upto))
         x = F.relu(self.bn2(self.conv2(x, upto), upto))
-        return self.out_conv(x, upto)
+        out = self.out_conv(x, upto)
+        return out if self.out_context is None else out + self.out_context(context, upto)
+
+    def output_rows(self, task: str) -> list[nn.Parameter]:
+        """The output layer's weights of `task` (only its outputs depend on them)."""
+        convs = (self.out_conv, self.out_context) if self.out_context is not None else (self.out_conv,)
+        return [p for conv in convs for p in conv.task_parameters(task)]
 
 
 def count_layers(head: nn.Module) -> int:
-    """Number of weight layers (Conv / Linear / task-grouped conv) in the head."""
-    return sum(isinstance(m, (nn.Conv2d, nn.Linear, TaskConv2d)) for m in head.modules())
+    """Number of weight layers (Conv / Linear / task-grouped conv) in the head. The output
+    layer's context columns (`out_context`) are part of the output layer, not a layer of their own."""
+    return sum(isinstance(m, (nn.Conv2d, nn.Linear, TaskConv2d)) for name, m in head.named_modules()
+               if name != "out_context")

@@ -22,6 +22,7 @@ from .neck import FPNLayer
 NORMALISATION = {"efficientnet_lite0": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
                  "mobilenet_v3_small": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))}
 STRIDE = 8
+CONTEXT_MAP = 2  # the backbone map whose global average is the image context: the last block (stride 32)
 TRAINABLE_PARTS = {"all": ("backbone", "neck", "head"), "neck_head": ("neck", "head"), "head": ("head",),
                    "own": (), "own_backbone": ("backbone",), "task_slice": ()}
 assert tuple(TRAINABLE_PARTS) == TRAINABLE
@@ -38,7 +39,8 @@ class ForwardPass:
 
 class OneHeadNet(nn.Module):
     def __init__(self, backbone: str, pretrained: bool, conv_head_for: list[str], neck_channels: dict[str, int],
-                 neck_kernel: int, head_channels: dict[str, int], layout: ChannelLayout):
+                 neck_kernel: int, head_channels: dict[str, int], layout: ChannelLayout,
+                 context_for: list[str] = ()):
         super().__init__()
         self.backbone = build_backbone(backbone, pretrained, conv_head=bool(conv_head_for))
         readers = None
@@ -46,7 +48,8 @@ class OneHeadNet(nn.Module):
             last_block = tuple(t for t in neck_channels if t not in conv_head_for)
             readers = (None, None, last_block, tuple(conv_head_for))
         self.neck = FPNLayer(self.backbone.out_channels, neck_channels, readers, neck_kernel)
-        self.head = OneHead(neck_channels, head_channels, layout)
+        self.head = OneHead(neck_channels, head_channels, layout,
+                            self.backbone.out_channels[CONTEXT_MAP], tuple(context_for))
         self.layout = layout
         mean, std = NORMALISATION[backbone]
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
@@ -67,7 +70,15 @@ class OneHeadNet(nn.Module):
                 upto: str | None = None) -> torch.Tensor:
         """One tensor B × C × H/8 × W/8 carrying every task's outputs (`layout.total` channels), or
         only those of the tasks up to `upto` (the first channels: the layout is in task order)."""
-        return self.head(self.features(images, backbone_feats, upto), upto)
+        return self.features_and_output(images, backbone_feats, upto)[1]
+
+    def features_and_output(self, images: torch.Tensor, backbone_feats: list[torch.Tensor] | None = None,
+                            upto: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The neck output and the head output of one pass."""
+        feats = backbone_feats if backbone_feats is not None else self.backbone_features(images)
+        neck = self.neck(feats, upto)
+        context = F.adaptive_avg_pool2d(feats[CONTEXT_MAP], 1) if self.head.out_context is not None else None
+        return neck, self.head(neck, upto, context)
 
     def forward_pass(self, images: torch.Tensor, upto: str | None = None) -> ForwardPass:
         feats = self.backbone_features(images)
@@ -79,7 +90,7 @@ class OneHeadNet(nn.Module):
 
     def task_rows(self, task: str) -> list[nn.Parameter]:
         """The parameters that only `task`'s outputs depend on (its rows of the head's last layer)."""
-        return self.head.out_conv.task_parameters(task)
+        return self.head.output_rows(task)
 
     def task_parameters(self, task: str) -> list[nn.Parameter]:
         """`task`'s own channel groups in the neck and head, its output rows included."""
@@ -123,7 +134,8 @@ def build_model(model_params, classes: dict[str, list[str]]) -> OneHeadNet:
     """The network of `model_params` (a `config.ModelParams`) for the class lists of the data."""
     layout = ChannelLayout(len(classes["det"]), len(classes["seg"]), len(classes["cls"]))
     model = OneHeadNet(model_params.backbone, model_params.pretrained, model_params.conv_head_for,
-                       model_params.neck_channels, model_params.neck_kernel, model_params.head_channels, layout)
+                       model_params.neck_channels, model_params.neck_kernel, model_params.head_channels, layout,
+                       model_params.context_for)
     return to_channels_last(model)
 
 

@@ -106,6 +106,8 @@ def model_section(params: Params, arch_png) -> str:
     readers = ", ".join(m.conv_head_for) or "no task"
     c5 = (f"its last block (320 ch) and, for {readers}, its pretrained 1×1 conv head (1280 ch)"
           if m.conv_head_for else "its last block (320 ch)")
+    context = (f"; for {', '.join(m.context_for)} it also reads the image context, the globally averaged "
+               "last block, at every position" if m.context_for else "")
     return f"""## Model
 ![architecture]({arch_png})
 
@@ -113,7 +115,7 @@ def model_section(params: Params, arch_png) -> str:
 of strides 8/16/32 summed at stride 8, one {m.neck_kernel}×{m.neck_kernel} conv-BN-ReLU;
 channels {groups(m.neck_channels)})
 → **one head of 3 layers** (3×3 conv-BN-ReLU ×2, channels {groups(m.head_channels)}, then one 1×1
-conv) whose single output tensor carries `[seg 21 | det heatmap | det box 4 | cls]` channels at stride 8.
+conv{context}) whose single output tensor carries `[seg 21 | det heatmap | det box 4 | cls]` channels at stride 8.
 
 Every neck and head layer is **one convolution over the whole previous tensor**, with its channels
 grouped by task in the order the tasks are learnt: a task's group reads the groups of the tasks

@@ -72,6 +72,11 @@ def channel_groups(channels: dict[str, int]) -> str:
     return " | ".join(f"{t} {c}" for t, c in channels.items())
 
 
+def context_line(tasks: list[str]) -> str:
+    """The diagram's note of which output rows read the image context."""
+    return f"({'/'.join(tasks)} rows + pooled C5)\n" if tasks else ""
+
+
 def architecture_diagram(params, layout, counts: dict, out: Path) -> Path:
     """Boxes and arrows: backbone → FPN layer → one 3-layer head → one tensor sliced per task.
     `params` is the `config.ModelParams` of the network."""
@@ -86,6 +91,7 @@ def architecture_diagram(params, layout, counts: dict, out: Path) -> Path:
               f"{channel_groups(params.neck_channels)}\n"
               f"{counts['neck'] / 1e6:.2f} M", "#d9ead3"),
         (6.4, f"head (3 layers)\n3×3 conv-BN-ReLU ×2\n{channel_groups(params.head_channels)}\n1×1 conv → {layout.total} ch\n"
+              f"{context_line(params.context_for)}"
               f"{counts['head'] / 1e6:.2f} M", "#fce5cd"),
     ]
     for x, text, colour in blocks:

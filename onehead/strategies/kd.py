@@ -22,8 +22,8 @@ class KD(LwF):
         if self.teacher is None:
             return {}
         upto = self.old_tasks[-1]
-        teacher_feat = self.teacher.features(current.images, current.backbone_features, upto)
-        terms = self.output_terms(model, current.output, self.teacher.head(teacher_feat, upto), self.weight)
+        teacher_feat, teacher_out = self.teacher.features_and_output(current.images, current.backbone_features, upto)
+        terms = self.output_terms(model, current.output, teacher_out, self.weight)
         if self.feature_weight:  # the old tasks' channel groups of the neck
             student_feat = model.features(current.images, current.backbone_features, upto)
             terms["kd_feat"] = self.feature_weight * F.mse_loss(student_feat, teacher_feat)
