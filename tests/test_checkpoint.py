@@ -52,6 +52,16 @@ def test_weights_that_do_not_fit_their_architecture(tmp_path, data_root):
         model_from_checkpoint(ckpt, path)
 
 
+def test_checkpoint_from_before_the_image_context_loads(tmp_path, data_root):
+    """Checkpoints written before `model.context_for` existed lack the key: a network without context."""
+    path = save_stage1(tmp_path / "stage1_seg.pt", data_root)
+    raw = _raw(path)
+    del raw["model_params"]["context_for"]
+    torch.save(raw, path)
+    ckpt = load_checkpoint(path)
+    assert ckpt.model_params.context_for == [] and model_from_checkpoint(ckpt, path).head.out_context is None
+
+
 def test_truncated_foreign_and_old_checkpoints(tmp_path, data_root):
     path = save_stage1(tmp_path / "stage1_seg.pt", data_root)
     data = path.read_bytes()

@@ -11,7 +11,7 @@ from onehead.model.net import build_model
 CLASSES = {"seg": [str(i) for i in range(21)], "det": ["a", "b", "c"], "cls": ["x", "y"]}
 PARAMS = ModelParams(backbone="efficientnet_lite0", pretrained=False, conv_head_for=["det", "cls"],
                      neck_channels={"seg": 8, "det": 8, "cls": 4}, neck_kernel=1,
-                     head_channels={"seg": 8, "det": 8, "cls": 4})
+                     head_channels={"seg": 8, "det": 8, "cls": 4}, context_for=["seg", "cls"])
 
 
 def trained_looking_model(seed=0):
@@ -25,6 +25,8 @@ def trained_looking_model(seed=0):
                 bn.running_var.uniform_(0.5, 2.0)
                 bn.weight.uniform_(0.5, 1.5)
                 bn.bias.uniform_(-0.3, 0.3)
+        for weight in model.head.out_context.weights.values():  # the context columns start at zero
+            weight.uniform_(-1.0, 1.0)
     return model
 
 
