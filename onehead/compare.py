@@ -5,12 +5,14 @@
     python -m onehead.compare --out comparison.md --chart plots/comparison.png [--baseline HEAD]
 
 Reads `dvc exp show --json` (every experiment and the workspace) and keeps the runs that
-have a metrics/evaluate.json.
+have a metrics/evaluate.json. Runs whose params differ only in `train.seed` are one setting:
+for every setting run with two or more seeds a second table gives the mean ± sd over its seeds.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 from pathlib import Path
 
@@ -20,11 +22,12 @@ from .catalog import METRICS, STAGE_INFO, STAGE_ORDER, task_of_metric
 FORGETTABLE = tuple(m for m in METRICS if task_of_metric(m) != STAGE_INFO[STAGE_ORDER[-1]].task)
 
 
-def _runs(node, found: list) -> None:
-    """Collect (name, params, evaluate metrics) from the nested `dvc exp show --json` output."""
+def _runs(node, found: list, baseline: str) -> None:
+    """Collect (name, params, evaluate metrics) from the nested `dvc exp show --json` output;
+    `baseline`: the commit (or "workspace") the runs under `node` are based on."""
     if isinstance(node, list):
         for item in node:
-            _runs(item, found)
+            _runs(item, found, baseline)
         return
     if not isinstance(node, dict):
         return
@@ -41,15 +44,24 @@ def _runs(node, found: list) -> None:
             name = node.get("name") or data.get("name") or (rev if rev == "workspace" else rev[:7])
             found.append({"name": name, "rev": str(data.get("rev", node.get("rev", ""))),
                           "strategy": "+".join(params.get("strategy", {}).get("names", ["?"])),
-                          "seed": params.get("train", {}).get("seed"), "metrics": metrics})
+                          "seed": params.get("train", {}).get("seed"), "baseline": baseline,
+                          "setting": setting_of(baseline, params), "metrics": metrics})
     for value in node.values():
         if isinstance(value, (list, dict)):
-            _runs(value, found)
+            _runs(value, found, baseline)
+
+
+def setting_of(baseline: str, params: dict) -> str:
+    """The code (baseline commit) and params of a run without its seed: runs that differ only in
+    the seed share it."""
+    train = {k: v for k, v in (params.get("train") or {}).items() if k != "seed"}
+    return baseline + json.dumps({**params, "train": train}, sort_keys=True)
 
 
 def collect(exp_json) -> list[dict]:
     found: list[dict] = []
-    _runs(exp_json, found)
+    for entry in exp_json if isinstance(exp_json, list) else [exp_json]:
+        _runs(entry, found, str(entry.get("rev", "?")) if isinstance(entry, dict) else "?")
     unique = {}
     for run in found:  # the same run can appear under several keys
         unique.setdefault((run["name"], run["rev"]), run)
@@ -75,6 +87,40 @@ def table(runs: list[dict]) -> str:
                     + " | " + " | ".join("n/a" if d[k] is None else f"{d[k]:.2f}" for k in FORGETTABLE)
                     + f" | {m['pass']['all']} |")
     return head + "\n" + "\n".join(rows)
+
+
+def _mean_sd(values: list) -> str:
+    values = [v for v in values if v is not None]
+    if not values:
+        return "n/a"
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.4f} ± {sd:.4f}"
+
+
+def seed_summary(runs: list[dict]) -> str:
+    """Mean ± sd (sample sd) over the seeds of every setting run with two or more seeds: finals,
+    relative drops, final / single-task reference, and how many seeds pass the 5 % criterion."""
+    settings: dict[str, dict] = {}
+    for r in sorted(runs, key=lambda r: str(r["seed"])):
+        settings.setdefault(r["setting"], {}).setdefault(r["seed"], r)  # one run per seed
+    head = ("| setting (runs) | seeds | " + " | ".join(METRICS) + " | "
+            + " | ".join(f"drop {k} %" for k in FORGETTABLE) + " | "
+            + " | ".join(f"{k} / reference" for k in METRICS) + " | pass all |\n|"
+            + "---|" * (3 + 2 * len(METRICS) + len(FORGETTABLE)))
+    rows = []
+    for by_seed in settings.values():
+        if len(by_seed) < 2:
+            continue
+        group = list(by_seed.values())
+        metrics = [r["metrics"] for r in group]
+        cells = ([_mean_sd([m["final"][k] for m in metrics]) for k in METRICS]
+                 + [_mean_sd([m["drop_rel_pct"][k] for m in metrics]) for k in FORGETTABLE]
+                 + [_mean_sd([m.get("final_over_reference", {}).get(k) for m in metrics]) for k in METRICS])
+        passed = sum(bool(m["pass"]["all"]) for m in metrics)
+        label = f"{group[0]['strategy']} @ {group[0]['baseline'][:7]} ({', '.join(str(r['name']) for r in group)})"
+        rows.append(f"| {label} | {', '.join(str(s) for s in by_seed)} | " + " | ".join(cells)
+                    + f" | {passed}/{len(group)} |")
+    return head + "\n" + "\n".join(rows) if rows else ""
 
 
 def bar_chart(runs: list[dict], out: Path) -> Path:
@@ -123,8 +169,12 @@ def main(argv=None) -> None:
     if not runs:
         raise SystemExit("compare: no experiment with metrics/evaluate.json found (run `dvc exp run` first)")
     chart = bar_chart(runs, Path(args.chart))
-    Path(args.out).write_text(f"# Strategy comparison\n\n{table(runs)}\n\n![drops]({chart.as_posix()})\n")
+    seeds = seed_summary(runs)
+    seeds_md = f"\n## Mean ± sd over seeds\n\n{seeds}\n" if seeds else ""
+    Path(args.out).write_text(f"# Strategy comparison\n\n{table(runs)}\n\n![drops]({chart.as_posix()})\n{seeds_md}")
     print(table(runs))
+    if seeds:
+        print(f"\nMean ± sd over seeds\n{seeds}")
     print(f"\nwritten {args.out} and {chart}")
 
 

@@ -3,21 +3,22 @@ import json
 
 import pytest
 
-from onehead.compare import bar_chart, collect, only_baseline, table
+from onehead.compare import bar_chart, collect, only_baseline, seed_summary, table
 
 
-def _evaluate(miou_drop):
+def _evaluate(miou_drop, miou=0.5):
     keys = ("miou", "map", "map50", "top1")
-    return {"final": {k: 0.5 for k in keys}, "baseline": {k: 0.5 for k in keys},
+    return {"final": {k: miou if k == "miou" else 0.5 for k in keys}, "baseline": {k: 0.5 for k in keys},
             "drop_rel_pct": {"miou": miou_drop, "map": 1.0, "map50": None, "top1": 0.0},
             "drop_abs": {k: 0.0 for k in keys}, "pass": {"miou": miou_drop <= 5, "map": True, "top1": True,
                                                          "all": miou_drop <= 5}}
 
 
-def _run(rev, name, strategy, miou_drop):
+def _run(rev, name, strategy, miou_drop, seed=0, miou=0.5, lr=0.002):
+    params = {"strategy": {"names": strategy}, "train": {"seed": seed}, "stage1_seg": {"lr": lr}}
     return {"rev": rev, "name": name, "data": {
-        "rev": rev, "params": {"params.yaml": {"data": {"strategy": {"names": strategy}, "train": {"seed": 0}}}},
-        "metrics": {"metrics/evaluate.json": {"data": _evaluate(miou_drop)}}}}
+        "rev": rev, "params": {"params.yaml": {"data": params}},
+        "metrics": {"metrics/evaluate.json": {"data": _evaluate(miou_drop, miou)}}}}
 
 
 EXP_JSON = [
@@ -51,3 +52,26 @@ def test_only_baseline_keeps_one_commits_runs():
     assert names == {"main", "exp-naive", "exp-ewc"}
     with pytest.raises(SystemExit, match="no experiments based on commit fff0000"):
         only_baseline(EXP_JSON, "fff0000")
+
+
+SEEDS_JSON = [
+    {**_run("abc1234", "main", ["replay"], 1.0, seed=0, miou=0.50), "experiments": [
+        {"revs": [_run("1111111", "seed1", ["replay"], 3.0, seed=1, miou=0.52)], "name": "seed1"},
+        {"revs": [_run("2222222", "seed2", ["replay"], 8.0, seed=2, miou=0.54)], "name": "seed2"},
+        {"revs": [_run("3333333", "lr4", ["replay"], 0.0, seed=1, miou=0.10, lr=0.004)], "name": "lr4"}]},
+    # the same params on other code (another commit) are another setting
+    {**_run("fff0000", "old", ["replay"], 0.0, seed=1, miou=0.90), "experiments": None},
+]
+
+
+def test_seed_summary_pools_only_runs_that_differ_in_the_seed():
+    summary = seed_summary(collect(SEEDS_JSON))
+    rows = [line for line in summary.splitlines() if line.startswith("| replay")]
+    assert len(rows) == 1  # lr4 and the other commit's run have one seed each: no row
+    row = rows[0]
+    assert "(main, seed1, seed2)" in row and "| 0, 1, 2 |" in row
+    assert "| 0.5200 ± 0.0200 |" in row  # mIoU 0.50 / 0.52 / 0.54: sample sd 0.02
+    assert "| 4.0000 ± 3.6056 |" in row  # mIoU drops 1, 3, 8
+    assert row.rstrip().endswith("| 2/3 |")  # the 8 % drop fails the 5 % criterion
+    assert "| n/a |" in row  # no final_over_reference in these metrics: shown as missing
+    assert seed_summary(collect(EXP_JSON)) == ""  # one seed per setting: nothing to pool
