@@ -5,8 +5,8 @@
     python -m onehead.compare --out comparison.md --chart plots/comparison.png [--baseline HEAD]
 
 Reads `dvc exp show --json` (every experiment and the workspace) and keeps the runs that
-have a metrics/evaluate.json. Runs whose params differ only in `train.seed` are one setting:
-for every setting run with two or more seeds a second table gives the mean ± sd over its seeds.
+have a metrics/evaluate.json. Runs of one commit whose params differ only in `train.seed` are one
+setting: for every setting run with two or more seeds a second table gives the mean ± sd over its seeds.
 """
 from __future__ import annotations
 
@@ -90,6 +90,7 @@ def table(runs: list[dict]) -> str:
 
 
 def _mean_sd(values: list) -> str:
+    """"mean ± sample sd" of the values that exist (a drop is None when its baseline is 0)."""
     values = [v for v in values if v is not None]
     if not values:
         return "n/a"
