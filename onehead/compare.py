@@ -16,7 +16,7 @@ import statistics
 import subprocess
 from pathlib import Path
 
-from .catalog import METRICS, STAGE_INFO, STAGE_ORDER, task_of_metric
+from .catalog import METRIC_LABEL, METRICS, STAGE_INFO, STAGE_ORDER, task_of_metric
 
 # the last stage's task has its baseline read after that stage: its drop is 0 by construction
 FORGETTABLE = tuple(m for m in METRICS if task_of_metric(m) != STAGE_INFO[STAGE_ORDER[-1]].task)
@@ -104,10 +104,10 @@ def seed_summary(runs: list[dict]) -> str:
     settings: dict[str, dict] = {}
     for r in sorted(runs, key=lambda r: str(r["seed"])):
         settings.setdefault(r["setting"], {}).setdefault(r["seed"], r)  # one run per seed
-    head = ("| setting (runs) | seeds | " + " | ".join(METRICS) + " | "
-            + " | ".join(f"drop {k} %" for k in FORGETTABLE) + " | "
-            + " | ".join(f"{k} / reference" for k in METRICS) + " | pass all |\n|"
-            + "---|" * (3 + 2 * len(METRICS) + len(FORGETTABLE)))
+    columns = (["setting (runs)", "seeds"] + [METRIC_LABEL[k] for k in METRICS]
+               + [f"drop {METRIC_LABEL[k]} %" for k in FORGETTABLE]
+               + [f"{METRIC_LABEL[k]} / reference" for k in METRICS] + ["pass all"])
+    head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns)
     rows = []
     for by_seed in settings.values():
         if len(by_seed) < 2:
