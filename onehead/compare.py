@@ -77,8 +77,8 @@ def only_baseline(exp_json: list, sha: str) -> list:
 
 
 def table(runs: list[dict]) -> str:
-    head = ("| experiment | strategy | seed | mIoU | AP | AP@0.5 | Top-1 | drop mIoU % | drop AP % | drop AP@0.5 % "
-            "| pass all |\n|---|---|---|---|---|---|---|---|---|---|---|")
+    columns = (["experiment", "strategy", "seed"] + [METRIC_LABEL[k] for k in METRICS]
+               + [f"drop {METRIC_LABEL[k]} %" for k in FORGETTABLE] + ["pass all"])
     rows = []
     for r in sorted(runs, key=lambda r: (r["strategy"], str(r["seed"]))):
         m = r["metrics"]
@@ -86,7 +86,11 @@ def table(runs: list[dict]) -> str:
         rows.append(f"| {r['name']} | {r['strategy']} | {r['seed']} | " + " | ".join(f"{f[k]:.4f}" for k in METRICS)
                     + " | " + " | ".join("n/a" if d[k] is None else f"{d[k]:.2f}" for k in FORGETTABLE)
                     + f" | {m['pass']['all']} |")
-    return head + "\n" + "\n".join(rows)
+    return _header(columns) + "\n" + "\n".join(rows)
+
+
+def _header(columns: list[str]) -> str:
+    return "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns)
 
 
 def _mean_sd(values: list) -> str:
@@ -107,7 +111,6 @@ def seed_summary(runs: list[dict]) -> str:
     columns = (["setting (runs)", "seeds"] + [METRIC_LABEL[k] for k in METRICS]
                + [f"drop {METRIC_LABEL[k]} %" for k in FORGETTABLE]
                + [f"{METRIC_LABEL[k]} / reference" for k in METRICS] + ["pass all"])
-    head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns)
     rows = []
     for by_seed in settings.values():
         if len(by_seed) < 2:
@@ -121,7 +124,7 @@ def seed_summary(runs: list[dict]) -> str:
         label = f"{group[0]['strategy']} @ {group[0]['baseline'][:7]} ({', '.join(str(r['name']) for r in group)})"
         rows.append(f"| {label} | {', '.join(str(s) for s in by_seed)} | " + " | ".join(cells)
                     + f" | {passed}/{len(group)} |")
-    return head + "\n" + "\n".join(rows) if rows else ""
+    return _header(columns) + "\n" + "\n".join(rows) if rows else ""
 
 
 def bar_chart(runs: list[dict], out: Path) -> Path:
@@ -135,9 +138,10 @@ def bar_chart(runs: list[dict], out: Path) -> Path:
     labels = [f"{r['strategy']}\n{r['name']}" for r in runs]
     x = np.arange(len(runs))
     fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(runs)), 4))
-    for i, (key, name) in enumerate((("miou", "mIoU"), ("map", "AP"), ("map50", "AP@0.5"), ("top1", "Top-1"))):
+    width = 0.8 / len(FORGETTABLE)
+    for i, key in enumerate(FORGETTABLE):
         values = [r["metrics"]["drop_rel_pct"][key] or 0 for r in runs]
-        ax.bar(x + (i - 1.5) * 0.2, values, 0.2, label=f"{name} drop %")
+        ax.bar(x + (i - (len(FORGETTABLE) - 1) / 2) * width, values, width, label=f"{METRIC_LABEL[key]} drop %")
     ax.axhline(5, color="red", ls="--", lw=1, label="5 % limit")
     ax.axhline(0, color="black", lw=0.5)
     ax.set_xticks(x, labels, fontsize=7)

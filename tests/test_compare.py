@@ -43,6 +43,9 @@ def test_table_and_chart(tmp_path):
     naive_row = next(line for line in md.splitlines() if "exp-naive" in line)
     assert "| 30.00 |" in naive_row and naive_row.rstrip().endswith("False |")
     assert "n/a" in naive_row  # a None drop (zero baseline) is shown, not hidden
+    header, separator = md.splitlines()[:2]
+    assert "| drop mIoU (seg) % |" in header and "drop Top-1" not in header  # cls is learnt last
+    assert header.count("|") == separator.count("|") == naive_row.count("|")
     png = bar_chart(runs, tmp_path / "c.png")
     assert png.stat().st_size > 5000
 
