@@ -60,6 +60,17 @@ def test_decode_keeps_only_local_maxima():
     assert dets[0]["scores"][0] > 0.99 and dets[0]["scores"][1] < 0.01
 
 
+def test_decode_drops_a_second_peak_on_the_same_object_of_the_same_class():
+    heat = torch.full((1, 2, 8, 8), -10.0)
+    heat[0, 0, 3, 3], heat[0, 0, 3, 5] = 5.0, 4.0  # two peaks of class 0, two cells apart ...
+    heat[0, 1, 3, 5] = 3.0                        # ... and one of class 1 where the second is
+    box = torch.full((1, 4, 8, 8), math.log(4.0))  # every cell: a box 4 strides to each side (64 px)
+    kept = decode(heat, box, (64, 64), [(64, 64)], max_det=3)[0]
+    assert kept["labels"].tolist() == [0, 1]  # IoU of the clamped class-0 boxes 0.75 > 0.7: the weaker goes
+    everything = decode(heat, box, (64, 64), [(64, 64)], max_det=3, nms_iou=None)[0]
+    assert everything["labels"].tolist() == [0, 0, 1]
+
+
 def test_focal_loss_prefers_correct_heatmaps():
     t = encode_targets([torch.tensor([[16.0, 16.0, 48.0, 48.0]])], [torch.tensor([0])], 2, (8, 8))
     good, _ = _perfect_outputs(t)
