@@ -17,6 +17,7 @@ import subprocess
 from pathlib import Path
 
 from .catalog import METRIC_LABEL, METRICS, STAGE_INFO, STAGE_ORDER, task_of_metric
+from .report import markdown
 
 # the last stage's task has its baseline read after that stage: its drop is 0 by construction
 FORGETTABLE = tuple(m for m in METRICS if task_of_metric(m) != STAGE_INFO[STAGE_ORDER[-1]].task)
@@ -83,14 +84,9 @@ def table(runs: list[dict]) -> str:
     for r in sorted(runs, key=lambda r: (r["strategy"], str(r["seed"]))):
         m = r["metrics"]
         f, d = m["final"], m["drop_rel_pct"]
-        rows.append(f"| {r['name']} | {r['strategy']} | {r['seed']} | " + " | ".join(f"{f[k]:.4f}" for k in METRICS)
-                    + " | " + " | ".join("n/a" if d[k] is None else f"{d[k]:.2f}" for k in FORGETTABLE)
-                    + f" | {m['pass']['all']} |")
-    return _header(columns) + "\n" + "\n".join(rows)
-
-
-def _header(columns: list[str]) -> str:
-    return "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns)
+        rows.append([r["name"], r["strategy"], r["seed"], *(f"{f[k]:.4f}" for k in METRICS),
+                     *("n/a" if d[k] is None else f"{d[k]:.2f}" for k in FORGETTABLE), m["pass"]["all"]])
+    return markdown.table(columns, rows)
 
 
 def _mean_sd(values: list) -> str:
@@ -122,9 +118,8 @@ def seed_summary(runs: list[dict]) -> str:
                  + [_mean_sd([m.get("final_over_reference", {}).get(k) for m in metrics]) for k in METRICS])
         passed = sum(bool(m["pass"]["all"]) for m in metrics)
         label = f"{group[0]['strategy']} @ {group[0]['baseline'][:7]} ({', '.join(str(r['name']) for r in group)})"
-        rows.append(f"| {label} | {', '.join(str(s) for s in by_seed)} | " + " | ".join(cells)
-                    + f" | {passed}/{len(group)} |")
-    return _header(columns) + "\n" + "\n".join(rows) if rows else ""
+        rows.append([label, ", ".join(str(s) for s in by_seed), *cells, f"{passed}/{len(group)}"])
+    return markdown.table(columns, rows) if rows else ""
 
 
 def bar_chart(runs: list[dict], out: Path) -> Path:

@@ -9,7 +9,7 @@ from ..cli import user_errors
 from ..config import ISOLATED, Params, load_params
 from ..io import read_json, write_text
 from ..model.net import count_parameters
-from . import figures
+from . import figures, markdown
 from .qualitative import qualitative_grid
 
 
@@ -22,39 +22,39 @@ def fmt(v, digits: int = 4) -> str:
 
 
 def results_table(ev: dict) -> str:
-    rows = ["| metric | reference (task alone) | baseline (stage) | final | final / reference | abs. drop "
-            "| rel. drop % | ≥ 95 % of baseline |", "|---|---|---|---|---|---|---|---|"]
+    columns = ["metric", "reference (task alone)", "baseline (stage)", "final", "final / reference", "abs. drop",
+               "rel. drop %", "≥ 95 % of baseline"]
+    rows = []
     for m in METRICS:
         base_stage = "stage " + str(STAGE_ORDER.index(stage_of_task(task_of_metric(m))) + 1)
-        rows.append(f"| {METRIC_LABEL[m]} | {fmt(ev['reference'][m])} | {fmt(ev['baseline'][m])} ({base_stage}) | "
-                    f"{fmt(ev['final'][m])} | {fmt(ev['final_over_reference'][m], 3)} | {fmt(ev['drop_abs'][m])} | "
-                    f"{fmt(ev['drop_rel_pct'][m], 2)} | "
-                    f"{fmt(ev['pass'][m]) if m in ev['pass'] else '(not gated)'} |")
-    return "\n".join(rows)
+        rows.append([METRIC_LABEL[m], fmt(ev["reference"][m]), f"{fmt(ev['baseline'][m])} ({base_stage})",
+                     fmt(ev["final"][m]), fmt(ev["final_over_reference"][m], 3), fmt(ev["drop_abs"][m]),
+                     fmt(ev["drop_rel_pct"][m], 2), fmt(ev["pass"][m]) if m in ev["pass"] else "(not gated)"])
+    return markdown.table(columns, rows)
 
 
 def stage_table(stage_metrics: dict) -> str:
-    rows = ["| after | mIoU | AP | AP@0.5 | Top-1 | epochs | train time (s) |", "|---|---|---|---|---|---|---|"]
+    """Every task's metrics after each stage ("—" before the task is learnt)."""
+    columns = ["after"] + [METRIC_LABEL[m] for m in METRICS] + ["epochs", "train time (s)"]
+    rows = []
     for s in STAGE_ORDER:
         m = stage_metrics[s]
-        get = lambda t, k: fmt(m[t][k]) if t in m else "—"  # noqa: E731
-        rows.append(f"| {s} | {get('seg', 'miou')} | {get('det', 'map')} | {get('det', 'map50')} | "
-                    f"{get('cls', 'top1')} | {m['epochs']} | {m['train_time_s']} |")
-    return "\n".join(rows)
+        scores = [fmt(m[task_of_metric(k)][k]) if task_of_metric(k) in m else "—" for k in METRICS]
+        rows.append([s, *scores, m["epochs"], m["train_time_s"]])
+    return markdown.table(columns, rows)
 
 
 def resource_table(ev: dict) -> str:
     p, lat, t = ev["params"], ev["latency_ms"], ev["train_time_s"]
     cuda = f"{lat['cuda_512']} ms" if lat["cuda_512"] is not None else "no GPU here"
-    return "\n".join([
-        "| resource | value |", "|---|---|",
-        f"| parameters (total) | {p['total']:,} |",
-        f"| — backbone / neck / head | {p['backbone']:,} / {p['neck']:,} / {p['head']:,} |",
-        f"| latency 512×512, batch 1, CPU (median; BatchNorms folded) | {lat['cpu_512']} ms |",
-        f"| latency 512×512, batch 1, CUDA | {cuda} |",
-        *[f"| training time {s} | {t[s]} s |" for s in STAGE_ORDER],
-        f"| training time total | {t['total']} s ({t['total'] / 60:.1f} min) |",
-        f"| training time of the three single-task references | {t['references']} s |"])
+    return markdown.table(["resource", "value"], [
+        ["parameters (total)", f"{p['total']:,}"],
+        ["— backbone / neck / head", f"{p['backbone']:,} / {p['neck']:,} / {p['head']:,}"],
+        ["latency 512×512, batch 1, CPU (median; BatchNorms folded)", f"{lat['cpu_512']} ms"],
+        ["latency 512×512, batch 1, CUDA", cuda],
+        *[[f"training time {s}", f"{t[s]} s"] for s in STAGE_ORDER],
+        ["training time total", f"{t['total']} s ({t['total'] / 60:.1f} min)"],
+        ["training time of the three single-task references", f"{t['references']} s"]])
 
 
 STRATEGY_NOTES = {
