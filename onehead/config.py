@@ -118,8 +118,9 @@ class StageParams(Section):
 
 
 class ReferenceSettings(Section):
-    """What a task's single-task reference changes in its stage's settings."""
-    trainable: Literal[TRAINABLE] | None = None
+    """What a task's single-task reference changes in its stage's settings. `trainable` is required:
+    the reference stages in dvc.yaml read every key of their stage but that one."""
+    trainable: Literal[TRAINABLE]
     backbone_lr_scale: NonNegative | None = None
 
 
