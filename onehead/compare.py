@@ -17,6 +17,7 @@ import subprocess
 from pathlib import Path
 
 from .catalog import METRIC_LABEL, METRICS, STAGE_INFO, STAGE_ORDER, task_of_metric
+from .config import ISOLATED
 from .report import markdown
 
 # the last stage's task has its baseline read after that stage: its drop is 0 by construction
@@ -44,12 +45,24 @@ def _runs(node, found: list, baseline: str) -> None:
             rev = str(node.get("rev", "?"))
             name = node.get("name") or data.get("name") or (rev if rev == "workspace" else rev[:7])
             found.append({"name": name, "rev": str(data.get("rev", node.get("rev", ""))),
-                          "strategy": "+".join(params.get("strategy", {}).get("names", ["?"])),
+                          "strategy": strategy_of(params), "trains": trainable_of(params),
                           "seed": params.get("train", {}).get("seed"), "baseline": baseline,
                           "setting": setting_of(baseline, params), "metrics": metrics})
     for value in node.values():
         if isinstance(value, (list, dict)):
             _runs(value, found, baseline)
+
+
+def trainable_of(params: dict) -> str:
+    """What the stages after the first train, e.g. "own, own"."""
+    return ", ".join(str((params.get(stage) or {}).get("trainable", "?")) for stage in STAGE_ORDER[1:])
+
+
+def strategy_of(params: dict) -> str:
+    """The strategies that ran: none when every later stage trains only what no earlier task reads."""
+    if all((params.get(stage) or {}).get("trainable") in ISOLATED for stage in STAGE_ORDER[1:]):
+        return "none needed"
+    return "+".join(params.get("strategy", {}).get("names", ["?"]))
 
 
 def setting_of(baseline: str, params: dict) -> str:
@@ -78,13 +91,14 @@ def only_baseline(exp_json: list, sha: str) -> list:
 
 
 def table(runs: list[dict]) -> str:
-    columns = (["experiment", "strategy", "seed"] + [METRIC_LABEL[k] for k in METRICS]
+    columns = (["experiment", f"{', '.join(STAGE_ORDER[1:])} train", "strategy", "seed"]
+               + [METRIC_LABEL[k] for k in METRICS]
                + [f"drop {METRIC_LABEL[k]} %" for k in FORGETTABLE] + ["pass all"])
     rows = []
     for r in sorted(runs, key=lambda r: (r["strategy"], str(r["seed"]))):
         m = r["metrics"]
         f, d = m["final"], m["drop_rel_pct"]
-        rows.append([r["name"], r["strategy"], r["seed"], *(f"{f[k]:.4f}" for k in METRICS),
+        rows.append([r["name"], r["trains"], r["strategy"], r["seed"], *(f"{f[k]:.4f}" for k in METRICS),
                      *("n/a" if d[k] is None else f"{d[k]:.2f}" for k in FORGETTABLE), m["pass"]["all"]])
     return markdown.table(columns, rows)
 

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from onehead.compare import bar_chart, collect, only_baseline, seed_summary, table
+from onehead.compare import bar_chart, collect, only_baseline, seed_summary, strategy_of, table, trainable_of
 
 
 def _evaluate(miou_drop, miou=0.5):
@@ -78,3 +78,15 @@ def test_seed_summary_pools_only_runs_that_differ_in_the_seed():
     assert row.rstrip().endswith("| 2/3 |")  # the 8 % drop fails the 5 % criterion
     assert "| n/a |" in row  # no final_over_reference in these metrics: shown as missing
     assert seed_summary(collect(EXP_JSON)) == ""  # one seed per setting: nothing to pool
+
+
+def test_a_run_whose_later_stages_train_their_own_groups_ran_no_strategy():
+    own = {"strategy": {"names": ["replay", "lwf"]}, "stage2_det": {"trainable": "own"},
+           "stage3_cls": {"trainable": "own"}}
+    shared = {**own, "stage3_cls": {"trainable": "neck_head"}}
+    runs = collect([{**_run("abc1234", "main", ["replay", "lwf"], 0.0), "experiments": None}])
+    assert strategy_of(own) == "none needed" and trainable_of(own) == "own, own"
+    assert strategy_of(shared) == "replay+lwf" and trainable_of(shared) == "own, neck_head"
+    assert runs[0]["strategy"] == "replay+lwf"  # params without the stages: the listed strategies
+    row = next(line for line in table(runs).splitlines() if "| main |" in line)
+    assert "| ?, ? | replay+lwf |" in row
