@@ -53,14 +53,19 @@ def _runs(node, found: list, baseline: str) -> None:
             _runs(value, found, baseline)
 
 
+def _later_trainables(params: dict) -> list:
+    """`trainable` of each stage after the first (None where the params do not say)."""
+    return [(params.get(stage) or {}).get("trainable") for stage in STAGE_ORDER[1:]]
+
+
 def trainable_of(params: dict) -> str:
     """What the stages after the first train, e.g. "own, own"."""
-    return ", ".join(str((params.get(stage) or {}).get("trainable", "?")) for stage in STAGE_ORDER[1:])
+    return ", ".join("?" if t is None else str(t) for t in _later_trainables(params))
 
 
 def strategy_of(params: dict) -> str:
     """The strategies that ran: none when every later stage trains only what no earlier task reads."""
-    if all((params.get(stage) or {}).get("trainable") in ISOLATED for stage in STAGE_ORDER[1:]):
+    if all(t in ISOLATED for t in _later_trainables(params)):
         return "none needed"
     return "+".join(params.get("strategy", {}).get("names", ["?"]))
 
