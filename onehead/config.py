@@ -116,6 +116,11 @@ class StageParams(Section):
     eval_every: Annotated[int, Field(gt=0)]
     imagenet_teacher: NonNegative = 0.0   # classification: distil the pretrained ImageNet classifier (weight)
 
+    @property
+    def isolated(self) -> bool:
+        """Only this task's own channel groups or rows train: no earlier task's outputs can change."""
+        return self.trainable in ISOLATED
+
 
 class ReferenceSettings(Section):
     """What a task's single-task reference changes in its stage's settings. `trainable` is required:

@@ -60,7 +60,7 @@ def reference_summary(reference_metrics: dict[str, dict]) -> dict:
 def summarise(final: dict[str, float], stage_metrics: dict[str, dict], reference: dict, params: dict[str, int],
               latency: dict, threshold: float) -> dict:
     """metrics/evaluate.json: finals, stage-end baselines, drops, pass/fail, single-task references,
-    size, latency, time."""
+    size, latency, time, peak memory."""
     baseline = {m: stage_metrics[stage_of_task(task_of_metric(m))][task_of_metric(m)][m] for m in METRICS}
     final = {m: final[m] for m in METRICS}
     drop_abs = {m: round(baseline[m] - final[m], 6) for m in METRICS}
@@ -71,9 +71,12 @@ def summarise(final: dict[str, float], stage_metrics: dict[str, dict], reference
     times = {s: stage_metrics[s]["train_time_s"] for s in STAGE_ORDER}
     times["total"] = round(sum(times.values()), 1)
     times["references"] = round(sum(reference["train_time_s"].values()), 1)
+    memory = {s: stage_metrics[s].get("peak_memory_gib") for s in STAGE_ORDER}  # absent in older metrics
+    memory["max"] = max((v for v in memory.values() if v is not None), default=None)
     ref = {m: reference[task_of_metric(m)][m] for m in METRICS}
     return {"final": final, "baseline": baseline, "drop_rel_pct": drop_rel, "drop_abs": drop_abs,
-            "pass": passed, "params": params, "latency_ms": latency, "train_time_s": times, "reference": ref,
+            "pass": passed, "params": params, "latency_ms": latency, "train_time_s": times,
+            "peak_memory_gib": memory, "reference": ref,
             "final_over_reference": {m: round(final[m] / ref[m], 4) if ref[m] > 0 else None for m in METRICS}}
 
 

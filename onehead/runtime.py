@@ -4,6 +4,7 @@ from __future__ import annotations
 import ctypes
 import os
 import random
+import resource
 import sys
 
 import numpy as np
@@ -61,6 +62,13 @@ def keep_freed_memory() -> None:
     m_trim_threshold, m_mmap_threshold = -1, -3
     libc.mallopt(m_mmap_threshold, 1 << 30)
     libc.mallopt(m_trim_threshold, 1 << 30)
+
+
+def peak_memory_gib() -> float:
+    """Peak resident memory of this process and its finished children (loader workers), in GiB."""
+    unit = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
+    peak = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return peak * unit / 2**30
 
 
 def pick_device(name: str) -> torch.device:

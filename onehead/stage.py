@@ -22,7 +22,7 @@ from . import distributed
 from .catalog import STAGE_INFO, TASK_ORDER, reference_name, stage_of_task
 from .checkpoint import check_compatible, load_checkpoint, model_from_checkpoint, save_checkpoint
 from .cli import user_errors
-from .config import ISOLATED, Params, StageParams, load_params
+from .config import Params, StageParams, load_params
 from .data.common import collate
 from .data.datasets import build_dataset
 from .data.transforms import eval_transform, train_transform
@@ -30,7 +30,7 @@ from .engine import TrainStep, score_tasks, train_one_epoch
 from .io import read_json, write_json, write_text
 from .memory import build_task_memory
 from .model.net import build_model
-from .runtime import configure_threads, pick_device, plan_cpu, seed_everything
+from .runtime import configure_threads, peak_memory_gib, pick_device, plan_cpu, seed_everything
 from .strategies.base import StageContext, Strategy
 from .teacher import build_teacher
 
@@ -82,10 +82,10 @@ def load_start(previous: str | None, params: Params, models_dir) -> Start:
                  dict(ckpt.image_size), dict(ckpt.train_time_s))
 
 
-def needs_strategy(learned: list[str], trainable: str) -> bool:
+def needs_strategy(learned: list[str], sp: StageParams) -> bool:
     """Earlier tasks need protecting: there are some, and what trains can change their outputs
-    (with `own` or `task_slice` only this task's channel groups or rows train: plain training)."""
-    return bool(learned) and trainable not in ISOLATED
+    (an isolated stage trains only this task's channel groups or rows: plain training)."""
+    return bool(learned) and not sp.isolated
 
 
 def make_optimizer(model, task: str, old_tasks: list[str], sp, weight_decay: float, total_steps: int):
@@ -121,6 +121,7 @@ class History:
     train_rows: list[dict]
     val_rows: list[dict]
     final: dict | None
+    peak_memory_gib: float | None = None  # set when the run was adopted: the training run's peak
 
 
 def train_epochs(stage: str, trainer, loader, optimizer, scheduler, evaluate_now, epochs: int, eval_every: int,
@@ -159,8 +160,9 @@ def write_outputs(run: Run, model, start: Start, history: History, params: Param
                   dirs: dict[str, Path]) -> dict:
     """Checkpoint, metrics JSON and per-epoch logs of a finished run (rank 0 only)."""
     stage = run.name
+    peak = history.peak_memory_gib or round(peak_memory_gib(), 2)
     metrics = {"stage": stage, **history.final, "train_time_s": start.train_time[stage],
-               "epochs": run.settings.epochs}
+               "epochs": run.settings.epochs, "peak_memory_gib": peak}
     save_checkpoint(dirs["models"] / f"{stage}.pt", model.cpu(), stage=stage, model_params=params.model,
                     classes=start.classes, learned=start.learned, image_size=start.image_size, memory=start.memory,
                     params=params.model_dump(), metrics=metrics, train_time_s=start.train_time,
@@ -229,7 +231,7 @@ def fit(run: Run, params: Params, build_strategy, start: Start, world, device, w
                           sp.batch_size, workers, world, run.seed, generator)
     model.set_trainable(sp.trainable, task)
     earlier = list(start.learned)
-    strategy = build_strategy(params.strategy) if needs_strategy(earlier, sp.trainable) else Strategy()
+    strategy = build_strategy(params.strategy) if needs_strategy(earlier, sp) else Strategy()
     ctx = StageContext(task=task, learned=earlier, memory=start.memory, image_size=start.image_size,
                        device=device, seed=run.seed)
     strategy.before_stage(model, ctx)
@@ -240,7 +242,7 @@ def fit(run: Run, params: Params, build_strategy, start: Start, world, device, w
     start.learned.append(task)
 
     def evaluate_now(last: bool):  # rank 0 scores; the others wait for it
-        tasks = start.learned if last or needs_strategy(earlier, sp.trainable) else [task]
+        tasks = start.learned if last or needs_strategy(earlier, sp) else [task]
         scores = score_tasks(model, tasks, start.image_size, root, "val", device, tp.det_max_per_image) \
             if world.is_main else None
         distributed.barrier(world)
@@ -281,7 +283,8 @@ def adopt(reference, run: Run, start: Start):
     start.image_size[run.task] = run.settings.image_size
     start.learned.append(run.task)
     start.train_time[run.name] = reference.train_time_s[reference.stage]
-    history = History(reference.history["train"], reference.history["val"], {run.task: reference.metrics[run.task]})
+    history = History(reference.history["train"], reference.history["val"], {run.task: reference.metrics[run.task]},
+                      reference.metrics.get("peak_memory_gib"))
     return model_from_checkpoint(reference, reference.stage), history
 
 

@@ -15,7 +15,7 @@ from onehead.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.slow
 SCHEMA = {"final", "baseline", "drop_rel_pct", "drop_abs", "pass", "params", "latency_ms", "train_time_s",
-          "reference", "final_over_reference"}
+          "reference", "final_over_reference", "peak_memory_gib"}
 
 
 def run(cmd, cwd, check=True):
@@ -53,7 +53,9 @@ def test_repro_writes_every_output(workdir):
                 "plots/report/loss_curves.png", "plots/report/forgetting.png", "dvc.lock"):
         assert (workdir / rel).is_file(), rel
     s1, s2, s3 = (read(workdir, f"metrics/{s}.json") for s in ("stage1_seg", "stage2_det", "stage3_cls"))
-    assert set(s1) == {"stage", "seg", "train_time_s", "epochs"}
+    assert set(s1) == {"stage", "seg", "train_time_s", "epochs", "peak_memory_gib"}
+    # a tiny run still loads torch and the pretrained network: well over 0.2 GiB, far under 4
+    assert all(0.2 < s["peak_memory_gib"] < 4 for s in (s1, s2, s3))
     assert set(s2) >= {"seg", "det"} and set(s3) >= {"seg", "det", "cls"}
     ev = read(workdir, "metrics/evaluate.json")
     assert set(ev) == SCHEMA
@@ -210,4 +212,6 @@ def test_stage1_adopts_the_identical_seg_reference(workdir):
     ref = load_checkpoint(workdir / "models/reference_seg.pt").model
     stage1 = load_checkpoint(workdir / "models/stage1_seg.pt").model
     assert all(torch.equal(ref[k], stage1[k]) for k in ref) and ref.keys() == stage1.keys()
-    assert read(workdir, "metrics/stage1_seg.json")["seg"] == read(workdir, "metrics/reference_seg.json")["seg"]
+    stage1, ref = read(workdir, "metrics/stage1_seg.json"), read(workdir, "metrics/reference_seg.json")
+    assert stage1["seg"] == ref["seg"]
+    assert stage1["peak_memory_gib"] == ref["peak_memory_gib"]  # the training run's, not the adopting one's

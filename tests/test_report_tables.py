@@ -10,13 +10,14 @@ def test_markdown_table_has_a_header_a_rule_and_one_line_per_row():
 
 def test_stage_table_names_metrics_from_the_catalog_and_marks_tasks_not_yet_learnt():
     stage = {"epochs": 3, "train_time_s": 12.5}
-    metrics = {"stage1_seg": {**stage, "seg": {"miou": 0.5}},
+    metrics = {"stage1_seg": {**stage, "seg": {"miou": 0.5}, "peak_memory_gib": 2.5},
                "stage2_det": {**stage, "seg": {"miou": 0.5}, "det": {"map": 0.05, "map50": 0.2}},
                "stage3_cls": {**stage, "seg": {"miou": 0.5}, "det": {"map": 0.05, "map50": 0.2}, "cls": {"top1": 0.9}}}
     lines = stage_table(metrics).splitlines()
     header = [cell.strip() for cell in lines[0].strip("|").split("|")]
-    assert header == ["after", *(METRIC_LABEL[m] for m in METRICS), "epochs", "train time (s)"]
+    assert header == ["after", *(METRIC_LABEL[m] for m in METRICS), "epochs", "train time (s)", "peak memory (GiB)"]
     rows = {line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")[1:]] for line in lines[2:]}
-    assert rows["stage1_seg"] == ["0.5000", "—", "—", "—", "3", "12.5"]
+    assert rows["stage1_seg"] == ["0.5000", "—", "—", "—", "3", "12.5", "2.5"]
+    assert rows["stage2_det"][-1] == "—"  # metrics written before peak memory was logged
     assert rows["stage2_det"][:4] == ["0.5000", "0.0500", "0.2000", "—"]
     assert rows["stage3_cls"][3] == "0.9000"

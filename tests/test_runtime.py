@@ -1,9 +1,12 @@
 """Process set-up: cores shared among processes, loader workers, torchrun's environment."""
+import subprocess
+import sys
+
 import pytest
 
 from onehead import distributed
 from onehead.config import ConfigError
-from onehead.runtime import plan_cpu
+from onehead.runtime import peak_memory_gib, plan_cpu
 
 
 @pytest.mark.parametrize("cores, processes, threads, workers, expected", [
@@ -43,3 +46,12 @@ def test_single_process_helpers_are_no_ops():
     assert distributed.sampler(range(10), single, seed=0) is None
     assert distributed.mean_over_ranks({"loss": 2.5}, single) == {"loss": 2.5}
     assert distributed.per_rank_batch(16, single, "x") == 16
+
+
+def test_peak_memory_counts_what_a_process_touched():
+    """A child that fills 512 MiB reports a peak of at least that, in GiB (not KiB or bytes)."""
+    code = ("import numpy as np; from onehead.runtime import peak_memory_gib; "
+            "a = np.ones(2**26); print(peak_memory_gib())")  # 2**26 float64 = 512 MiB
+    peak = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    assert 0.5 <= peak < 2.0
+    assert peak_memory_gib() > 0

@@ -6,7 +6,7 @@ from pathlib import Path
 from ..catalog import METRIC_LABEL, METRICS, STAGE_ORDER, stage_of_task, task_of_metric
 from ..checkpoint import load_checkpoint, model_from_checkpoint
 from ..cli import user_errors
-from ..config import ISOLATED, Params, load_params
+from ..config import Params, load_params
 from ..io import read_json, write_text
 from ..model.net import count_parameters
 from . import figures, markdown
@@ -35,12 +35,12 @@ def results_table(ev: dict) -> str:
 
 def stage_table(stage_metrics: dict) -> str:
     """Every task's metrics after each stage ("—" before the task is learnt)."""
-    columns = ["after"] + [METRIC_LABEL[m] for m in METRICS] + ["epochs", "train time (s)"]
+    columns = ["after"] + [METRIC_LABEL[m] for m in METRICS] + ["epochs", "train time (s)", "peak memory (GiB)"]
     rows = []
     for s in STAGE_ORDER:
         m = stage_metrics[s]
         scores = [fmt(m[task_of_metric(k)][k]) if task_of_metric(k) in m else "—" for k in METRICS]
-        rows.append([s, *scores, m["epochs"], m["train_time_s"]])
+        rows.append([s, *scores, m["epochs"], m["train_time_s"], m.get("peak_memory_gib", "—")])
     return markdown.table(columns, rows)
 
 
@@ -54,6 +54,7 @@ def resource_table(ev: dict) -> str:
         ["latency 512×512, batch 1, CUDA", cuda],
         *[[f"training time {s}", f"{t[s]} s"] for s in STAGE_ORDER],
         ["training time total", f"{t['total']} s ({t['total'] / 60:.1f} min)"],
+        ["peak memory of a training stage", f"{ev['peak_memory_gib']['max']} GiB"],
         ["training time of the three single-task references", f"{t['references']} s"]])
 
 
@@ -86,7 +87,7 @@ ISOLATION_NOTE = {
 
 def strategy_notes(params: Params) -> str:
     later = STAGE_ORDER[1:]
-    protected = [s for s in later if params.stage(s).trainable not in ISOLATED]
+    protected = [s for s in later if not params.stage(s).isolated]
     notes = [f"**{s} {ISOLATION_NOTE[params.stage(s).trainable]}**, so the earlier tasks' outputs are bit-identical "
              "before and after it (their drop in that stage is 0 by construction, not a measurement of "
              "forgetting) and no strategy runs in it: parameter isolation (as PackNet or Progressive Networks)."
