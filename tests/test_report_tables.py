@@ -1,6 +1,6 @@
 """report.md's tables: one markdown helper, metric names from the catalog."""
 from onehead.catalog import METRIC_LABEL, METRICS
-from onehead.report.build import stage_table
+from onehead.report.build import resource_table, stage_table
 from onehead.report.markdown import table
 
 
@@ -21,3 +21,12 @@ def test_stage_table_names_metrics_from_the_catalog_and_marks_tasks_not_yet_lear
     assert rows["stage2_det"][-1] == "—"  # metrics written before peak memory was logged
     assert rows["stage2_det"][:4] == ["0.5000", "0.0500", "0.2000", "—"]
     assert rows["stage3_cls"][3] == "0.9000"
+
+
+def test_resource_table_shows_peak_memory_and_a_dash_when_no_stage_logged_it():
+    ev = {"params": {"total": 1, "backbone": 1, "neck": 0, "head": 0}, "latency_ms": {"cpu_512": 90.0, "cuda_512": None},
+          "train_time_s": {"stage1_seg": 1.0, "stage2_det": 2.0, "stage3_cls": 3.0, "total": 6.0, "references": 4.0},
+          "peak_memory_gib": {"stage1_seg": 2.48, "stage2_det": 1.65, "stage3_cls": 1.48, "max": 2.48}}
+    assert "| peak memory of a training stage | 2.48 GiB |" in resource_table(ev)
+    ev["peak_memory_gib"] = {"stage1_seg": None, "stage2_det": None, "stage3_cls": None, "max": None}
+    assert "| peak memory of a training stage | — |" in resource_table(ev)

@@ -45,7 +45,7 @@ def stage_table(stage_metrics: dict) -> str:
 
 
 def resource_table(ev: dict) -> str:
-    p, lat, t = ev["params"], ev["latency_ms"], ev["train_time_s"]
+    p, lat, t, peak = ev["params"], ev["latency_ms"], ev["train_time_s"], ev["peak_memory_gib"]["max"]
     cuda = f"{lat['cuda_512']} ms" if lat["cuda_512"] is not None else "no GPU here"
     return markdown.table(["resource", "value"], [
         ["parameters (total)", f"{p['total']:,}"],
@@ -54,7 +54,7 @@ def resource_table(ev: dict) -> str:
         ["latency 512×512, batch 1, CUDA", cuda],
         *[[f"training time {s}", f"{t[s]} s"] for s in STAGE_ORDER],
         ["training time total", f"{t['total']} s ({t['total'] / 60:.1f} min)"],
-        ["peak memory of a training stage", f"{ev['peak_memory_gib']['max']} GiB"],
+        ["peak memory of a training stage", f"{peak} GiB" if peak is not None else "—"],  # "—": older metrics
         ["training time of the three single-task references", f"{t['references']} s"]])
 
 
