@@ -1,0 +1,69 @@
+"""`python -m onehead.trial`: one stage outside the pipeline, on a fold, from another trial's checkpoint."""
+import json
+
+import pytest
+import yaml
+
+from conftest import REPO, make_data_root, run_main
+from onehead.data.datasets import class_names
+from onehead.errors import ConfigError
+from onehead.trial import apply_overrides
+from onehead.trial import main as trial_main
+
+TINY = ["stage1_seg.epochs=1", "stage1_seg.image_size=64", "stage1_seg.batch_size=2", "stage2_det.epochs=1",
+        "stage2_det.image_size=64", "stage2_det.batch_size=2"]
+
+
+def test_overrides_set_existing_keys_and_refuse_unknown_ones():
+    params = apply_overrides({"stage2_det": {"lr": 0.002, "trainable": "own"}, "model": {"context_for": ["seg"]}},
+                             ["stage2_det.lr=0.001", "model.context_for=[seg, cls]"])
+    assert params == {"stage2_det": {"lr": 0.001, "trainable": "own"}, "model": {"context_for": ["seg", "cls"]}}
+    with pytest.raises(ConfigError, match="no key 'stage2_det.lrate'"):
+        apply_overrides({"stage2_det": {"lr": 0.002}}, ["stage2_det.lrate=0.1"])
+    with pytest.raises(ConfigError, match="expected key=value"):
+        apply_overrides({"stage2_det": {"lr": 0.002}}, ["stage2_det.lr"])
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """params.yaml pointing at a synthetic data root of 4 images per split, as the cwd."""
+    data = make_data_root(tmp_path / "data", n=4)
+    (data / "classes.json").write_text(json.dumps(class_names(data)))
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["data"]["root"] = str(data)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_fold_trials_chain_and_record_fold_and_val_scores(workdir, capsys):
+    code, _, err = run_main(capsys, trial_main, ["s1", "stage1_seg", "--fold", "1", "--threads", "1", *TINY])
+    assert code == 0, err
+    code, _, err = run_main(capsys, trial_main, ["s2", "stage2_det", "--start", "s1", "--fold", "1",
+                                                 "--threads", "1", *TINY, "stage2_det.lr=0.001"])
+    assert code == 0, err
+
+    s1, s2 = [json.loads(line) for line in (workdir / "trials" / "results.jsonl").read_text().splitlines()]
+    assert (s1["name"], s1["fold"], s2["start"]) == ("s1", 1, "s1")
+    assert set(s1["val"]) == {"seg"} and set(s2["val"]) == {"det"}
+    assert 0 <= s1["metrics"]["seg"]["miou"] <= 1 and 0 <= s2["val"]["det"]["map50"] <= 1
+    # stage 2 trains only detection's channel groups: segmentation scores exactly as after stage 1
+    assert s2["metrics"]["seg"]["miou"] == s1["metrics"]["seg"]["miou"]
+    # the held-out quarter is the fold's val split: one of the 4 training images per task
+    fold = workdir / "trials" / "folds" / "f1"
+    assert len(list((fold / "mini_voc_seg" / "val" / "JPEGImages").iterdir())) == 1
+    used = yaml.safe_load((workdir / "trials" / "s2" / "params.yaml").read_text())
+    assert used["stage2_det"]["lr"] == 0.001 and used["data"]["root"] == str(fold.resolve())
+    assert (workdir / "trials" / "s2" / "models" / "stage2_det.pt").is_file()
+
+
+def test_bad_requests_are_clear_errors(workdir, capsys):
+    code, _, err = run_main(capsys, trial_main, ["x", "stage2_det", "--fold", "0"])
+    assert code == 2 and "stage2_det needs --start" in err
+    code, _, err = run_main(capsys, trial_main, ["x", "stage2_det", "--start", "nothing"])
+    assert code == 2 and "no checkpoint trials/nothing/models/stage1_seg.pt" in err
+    code, _, err = run_main(capsys, trial_main, ["x", "stage9"])
+    assert code == 2 and "choose one of stage1_seg" in err
+    code, _, err = run_main(capsys, trial_main, ["x", "stage1_seg", "stage1_seg.lr=-1"])
+    assert code == 2 and "stage1_seg.lr" in err
+    assert not (workdir / "trials" / "x").exists()
