@@ -90,13 +90,13 @@ def run_trial(name: str, stage: str, start: str | None, fold: int | None, thread
     if stage not in PIPELINE and stage not in REFERENCES:
         raise ConfigError(f"stage {stage!r}: choose one of {', '.join([*PIPELINE, *REFERENCES])}")
     params = apply_overrides(read_yaml(params_path), overrides)
-    data_root = Path(params["data"]["root"]).resolve()
-    params["data"]["root"] = str(fold_root(data_root, fold, trials).resolve() if fold is not None else data_root)
     params["train"]["threads"] = threads
     validate(params, "params.yaml with the overrides")
     previous = previous_checkpoint(stage, start, trials) if start else None
     if stage in PIPELINE and PIPELINE[stage] > 0 and previous is None:
         raise ConfigError(f"{stage} needs --start: the trial or checkpoint of the stage before it")
+    data_root = Path(params["data"]["root"]).resolve()
+    params["data"]["root"] = str(fold_root(data_root, fold, trials).resolve() if fold is not None else data_root)
 
     run = trials / name
     if run.exists():

@@ -64,6 +64,6 @@ def test_bad_requests_are_clear_errors(workdir, capsys):
     assert code == 2 and "no checkpoint trials/nothing/models/stage1_seg.pt" in err
     code, _, err = run_main(capsys, trial_main, ["x", "stage9"])
     assert code == 2 and "choose one of stage1_seg" in err
-    code, _, err = run_main(capsys, trial_main, ["x", "stage1_seg", "stage1_seg.lr=-1"])
+    code, _, err = run_main(capsys, trial_main, ["x", "stage1_seg", "--fold", "0", "stage1_seg.lr=-1"])
     assert code == 2 and "stage1_seg.lr" in err
-    assert not (workdir / "trials" / "x").exists()
+    assert not (workdir / "trials").exists()  # neither a trial folder nor a fold made for nothing
