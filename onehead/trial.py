@@ -87,29 +87,13 @@ def run_trial(name: str, stage: str, start: str | None, fold: int | None, thread
     from .engine import score_tasks
     from .stage import run_reference, run_stage
     from .strategies.registry import build_strategy
-    if stage not in PIPELINE and stage not in REFERENCES:
-        raise ConfigError(f"stage {stage!r}: choose one of {', '.join([*PIPELINE, *REFERENCES])}")
-    params = apply_overrides(read_yaml(params_path), overrides)
-    params["train"]["threads"] = threads
-    validate(params, "params.yaml with the overrides")
-    previous = previous_checkpoint(stage, start, trials) if start else None
-    if stage in PIPELINE and PIPELINE[stage] > 0 and previous is None:
-        raise ConfigError(f"{stage} needs --start: the trial or checkpoint of the stage before it")
+    params, previous = trial_params(stage, start, threads, overrides, params_path, trials)
     data_root = Path(params["data"]["root"]).resolve()
     params["data"]["root"] = str(fold_root(data_root, fold, trials).resolve() if fold is not None else data_root)
-
-    run = trials / name
-    if run.exists():
-        shutil.rmtree(run)
-    dirs = {d: run / d for d in ("models", "metrics", "plots")}
-    for d in dirs.values():
-        d.mkdir(parents=True)
-    (run / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    if previous:
-        shutil.copyfile(previous[1], dirs["models"] / f"{previous[0]}.pt")
+    dirs = make_trial_dir(trials / name, params, previous)
 
     began = time.time()
-    paths = (str(run / "params.yaml"), str(dirs["models"]), str(dirs["metrics"]), str(dirs["plots"]))
+    paths = (str(trials / name / "params.yaml"), str(dirs["models"]), str(dirs["metrics"]), str(dirs["plots"]))
     metrics = (run_reference(REFERENCES[stage], *paths) if stage in REFERENCES
                else run_stage(stage, build_strategy, *paths))
     record = {"name": name, "stage": stage, "fold": fold, "start": start, "overrides": overrides,
@@ -119,6 +103,33 @@ def run_trial(name: str, stage: str, start: str | None, fold: int | None, thread
     with open(trials / "results.jsonl", "a") as f:
         f.write(json.dumps(record) + "\n")
     return record
+
+
+def trial_params(stage: str, start: str | None, threads: int, overrides: list[str], params_path: Path,
+                 trials: Path) -> tuple[dict, tuple[str, Path] | None]:
+    """The checked params of a trial and the checkpoint it starts from; nothing is written yet."""
+    if stage not in PIPELINE and stage not in REFERENCES:
+        raise ConfigError(f"stage {stage!r}: choose one of {', '.join([*PIPELINE, *REFERENCES])}")
+    params = apply_overrides(read_yaml(params_path), overrides)
+    params["train"]["threads"] = threads
+    validate(params, "params.yaml with the overrides")
+    previous = previous_checkpoint(stage, start, trials) if start else None
+    if stage in PIPELINE and PIPELINE[stage] > 0 and previous is None:
+        raise ConfigError(f"{stage} needs --start: the trial or checkpoint of the stage before it")
+    return params, previous
+
+
+def make_trial_dir(run: Path, params: dict, previous: tuple[str, Path] | None) -> dict[str, Path]:
+    """A fresh `run` folder with the trial's params.yaml and a copy of its start checkpoint."""
+    if run.exists():
+        shutil.rmtree(run)
+    dirs = {d: run / d for d in ("models", "metrics", "plots")}
+    for d in dirs.values():
+        d.mkdir(parents=True)
+    (run / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    if previous:
+        shutil.copyfile(previous[1], dirs["models"] / f"{previous[0]}.pt")
+    return dirs
 
 
 def score_val(checkpoint: Path, data_root: Path, params: dict, score_tasks) -> dict:
