@@ -26,13 +26,13 @@ from pathlib import Path
 import torch
 import yaml
 
-from .catalog import TASK_ORDER, reference_name, stage_of_task
+from .catalog import STAGE_INFO, TASK_ORDER, reference_name
 from .cli import user_errors
 from .config import read_yaml, validate
 from .errors import ConfigError
 
 REFERENCES = {reference_name(task): task for task in TASK_ORDER}
-PIPELINE = {stage_of_task(task): i for i, task in enumerate(TASK_ORDER)}
+STAGES = (*STAGE_INFO, *REFERENCES)
 
 
 def parse_override(item: str) -> tuple[str, object]:
@@ -69,12 +69,16 @@ def fold_root(data_root: Path, fold: int, trials: Path) -> Path:
     return root
 
 
+def previous_stage(stage: str) -> str | None:
+    """The pipeline stage whose checkpoint `stage` starts from (None: the pretrained network)."""
+    return STAGE_INFO[stage].previous if stage in STAGE_INFO else None
+
+
 def previous_checkpoint(stage: str, start: str, trials: Path) -> tuple[str, Path]:
     """The name and file of the checkpoint `stage` starts from: a trial's, or a .pt file."""
-    order = list(PIPELINE)
-    if stage not in PIPELINE or PIPELINE[stage] == 0:
+    previous = previous_stage(stage)
+    if previous is None:
         raise ConfigError(f"--start: {stage} trains from the pretrained network, not from a checkpoint")
-    previous = order[PIPELINE[stage] - 1]
     path = Path(start) if start.endswith(".pt") else trials / start / "models" / f"{previous}.pt"
     if not path.is_file():
         raise ConfigError(f"--start {start}: no checkpoint {path}")
@@ -108,13 +112,13 @@ def run_trial(name: str, stage: str, start: str | None, fold: int | None, thread
 def trial_params(stage: str, start: str | None, threads: int, overrides: list[str], params_path: Path,
                  trials: Path) -> tuple[dict, tuple[str, Path] | None]:
     """The checked params of a trial and the checkpoint it starts from; nothing is written yet."""
-    if stage not in PIPELINE and stage not in REFERENCES:
-        raise ConfigError(f"stage {stage!r}: choose one of {', '.join([*PIPELINE, *REFERENCES])}")
+    if stage not in STAGES:
+        raise ConfigError(f"stage {stage!r}: choose one of {', '.join(STAGES)}")
     params = apply_overrides(read_yaml(params_path), overrides)
     params["train"]["threads"] = threads
     validate(params, "params.yaml with the overrides")
     previous = previous_checkpoint(stage, start, trials) if start else None
-    if stage in PIPELINE and PIPELINE[stage] > 0 and previous is None:
+    if previous is None and previous_stage(stage) is not None:
         raise ConfigError(f"{stage} needs --start: the trial or checkpoint of the stage before it")
     return params, previous
 
@@ -144,7 +148,7 @@ def score_val(checkpoint: Path, data_root: Path, params: dict, score_tasks) -> d
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("name", help="the trial's folder under --trials")
-    parser.add_argument("stage", help=f"one of {', '.join([*PIPELINE, *REFERENCES])}")
+    parser.add_argument("stage", help=f"one of {', '.join(STAGES)}")
     parser.add_argument("--start", help="trial name or .pt file of the previous stage's checkpoint")
     parser.add_argument("--fold", type=int, help="train on fold K of the training sets (0–3)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: every core)")
