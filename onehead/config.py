@@ -193,6 +193,8 @@ def describe(err: dict, path: str, schema: type[BaseModel] | None = None, top_le
         got = "a boolean" if isinstance(value, bool) else _short(value)
         return f"{path}: '{key}' must be {_KIND.get(kind) or err['ctx']['class']}, got {got}"
     hint = err["msg"].removeprefix("Value error, ").removeprefix("Input should be ")
+    if isinstance(value, dict):  # a check across a section's keys: its message names the key
+        return f"{path}: {hint}"
     return f"{path}: '{key}' has an impossible value {_short(value)} ({_readable(hint)})"
 
 

@@ -40,6 +40,13 @@ def test_bad_values_are_named(section, key, value, words):
         validate(_with(section, key, value), "params.yaml")
 
 
+def test_checks_across_keys_name_the_key_not_the_section():
+    params = _with("stage1_seg", "imagenet_teacher", 1.0)
+    with pytest.raises(ConfigError, match=r"^params\.yaml: stage1_seg\.imagenet_teacher: only the classification "
+                                          r"stage has an ImageNet teacher; use 0$"):
+        validate(params, "params.yaml")
+
+
 def test_missing_and_unknown_sections(tmp_path):
     params = copy.deepcopy(DEFAULT)
     del params["strategy"]
