@@ -193,7 +193,7 @@ def describe(err: dict, path: str, schema: type[BaseModel] | None = None, top_le
         got = "a boolean" if isinstance(value, bool) else _short(value)
         return f"{path}: '{key}' must be {_KIND.get(kind) or err['ctx']['class']}, got {got}"
     hint = err["msg"].removeprefix("Value error, ").removeprefix("Input should be ")
-    if isinstance(value, dict):  # a check across a section's keys: its message names the key
+    if _section(schema or Params, loc) is not None:  # a check across a section's keys: its message names them
         return f"{path}: {hint}"
     return f"{path}: '{key}' has an impossible value {_short(value)} ({_readable(hint)})"
 
@@ -203,11 +203,19 @@ def _short(value) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _known(schema, section: list[str]) -> str:
+def _section(schema: type[BaseModel], loc: list[str]) -> type[BaseModel] | None:
+    """The params section (a model) at `loc`, or None when `loc` is a plain key."""
     model = schema
-    for name in section:
+    for name in loc:
+        if not (isinstance(model, type) and issubclass(model, BaseModel)) or name not in model.model_fields:
+            return None
         model = model.model_fields[name].annotation
-    return ", ".join(model.model_fields) if isinstance(model, type) and issubclass(model, BaseModel) else ""
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _known(schema, section: list[str]) -> str:
+    model = _section(schema, section)
+    return ", ".join(model.model_fields) if model else ""
 
 
 def _readable(hint: str) -> str:
