@@ -10,7 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
+
+from onehead.data.datasets import class_names
 
 REPO = Path(__file__).resolve().parents[1]
 MIRROR = Path(os.environ.get("ONEHEAD_MIRROR", REPO.parent / "shared" / "mini-datasets"))
@@ -101,3 +104,15 @@ def run_main(capsys, entry, args) -> tuple[int, str, str]:
         code = stop.code
     out = capsys.readouterr()
     return code, out.out, out.err
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """params.yaml pointing at a synthetic data root of 4 images per split, as the cwd."""
+    data = make_data_root(tmp_path / "data", n=4)
+    (data / "classes.json").write_text(json.dumps(class_names(data)))
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["data"]["root"] = str(data)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

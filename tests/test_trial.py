@@ -4,8 +4,7 @@ import json
 import pytest
 import yaml
 
-from conftest import REPO, make_data_root, run_main
-from onehead.data.datasets import class_names
+from conftest import run_main
 from onehead.errors import ConfigError
 from onehead.trial import apply_overrides
 from onehead.trial import main as trial_main
@@ -22,18 +21,6 @@ def test_overrides_set_existing_keys_and_refuse_unknown_ones():
         apply_overrides({"stage2_det": {"lr": 0.002}}, ["stage2_det.lrate=0.1"])
     with pytest.raises(ConfigError, match="expected key=value"):
         apply_overrides({"stage2_det": {"lr": 0.002}}, ["stage2_det.lr"])
-
-
-@pytest.fixture
-def workdir(tmp_path, monkeypatch):
-    """params.yaml pointing at a synthetic data root of 4 images per split, as the cwd."""
-    data = make_data_root(tmp_path / "data", n=4)
-    (data / "classes.json").write_text(json.dumps(class_names(data)))
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["data"]["root"] = str(data)
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
 
 
 def test_fold_trials_chain_and_record_fold_and_val_scores(workdir, capsys):
