@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
-from torch.utils.data import DataLoader
 
 from .cli import user_errors
 from .errors import ConfigError
@@ -49,19 +48,27 @@ def trial_checkpoint(trials: Path, name: str) -> tuple[Path, Path]:
     return checkpoint, Path(params["data"]["root"])
 
 
+@torch.no_grad()
 def seg_confusion(checkpoint: Path, data_root: Path, device=torch.device("cpu")) -> np.ndarray:
-    """The checkpoint's segmentation confusion matrix on `data_root`'s val split."""
+    """The checkpoint's segmentation confusion matrix on `data_root`'s val split (as the stages score it:
+    logits upsampled to each mask's original size)."""
     from .checkpoint import load_checkpoint, model_from_checkpoint
-    from .data.common import collate
     from .data.datasets import build_dataset
     from .data.transforms import eval_transform
+    from .metrics import confusion_matrix
     from .tasks import seg
     ckpt = load_checkpoint(checkpoint)
     if "seg" not in ckpt.learned:
         raise ConfigError(f"{checkpoint}: has not learnt segmentation (learned: {', '.join(ckpt.learned)})")
     model = model_from_checkpoint(ckpt, checkpoint).eval().to(device)
     dataset = build_dataset("seg", data_root, "val", eval_transform(ckpt.image_size["seg"]))
-    return seg.confusion(model, DataLoader(dataset, batch_size=8, collate_fn=collate), dataset, device)
+    classes = model.layout.seg_classes
+    conf = np.zeros((classes, classes), dtype=np.int64)
+    for index in range(len(dataset)):
+        truth = dataset.original_mask(index)
+        output = model(dataset[index]["image"][None].to(device))
+        conf += confusion_matrix(seg.predict(output, model.layout, truth.shape), truth, classes)
+    return conf
 
 
 def pool(names: list[str], trials: Path, val_root: Path) -> PooledScore:

@@ -26,8 +26,8 @@ def classes_present(target: dict) -> set[int]:
 
 
 @torch.no_grad()
-def confusion(model, loader, dataset, device) -> np.ndarray:
-    """Pixel counts over `dataset` (rows: true class, columns: predicted), at each mask's original size."""
+def evaluate(model, loader, dataset, device, max_det: int = 100) -> dict[str, float]:
+    """mIoU over `dataset` (`max_det` is detection's and unused here)."""
     n = model.layout.seg_classes
     conf = np.zeros((n, n), dtype=np.int64)
     for batch in loader:
@@ -36,12 +36,7 @@ def confusion(model, loader, dataset, device) -> np.ndarray:
             gt = dataset.original_mask(index)
             up = F.interpolate(logit[None], size=gt.shape, mode="bilinear", align_corners=False)
             conf += confusion_matrix(up[0].argmax(0).cpu().numpy(), gt, n, IGNORE_LABEL)
-    return conf
-
-
-def evaluate(model, loader, dataset, device, max_det: int = 100) -> dict[str, float]:
-    """mIoU over `dataset` (`max_det` is detection's and unused here)."""
-    return {"miou": miou_from_confusion(confusion(model, loader, dataset, device))[0]}
+    return {"miou": miou_from_confusion(conf)[0]}
 
 
 def predict(out: torch.Tensor, layout, orig_size: tuple[int, int]) -> np.ndarray:
