@@ -34,11 +34,24 @@ class PooledScore:
     val: np.ndarray
 
 
+def trial_records(trials: Path) -> list[dict]:
+    """The lines of `trials/results.jsonl` (none when no trial ran yet)."""
+    path = trials / "results.jsonl"
+    if not path.is_file():
+        return []
+    records = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        try:
+            if line.strip():
+                records.append(json.loads(line))
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"{path}, line {number}: not JSON ({err.msg})") from None
+    return records
+
+
 def trial_checkpoint(trials: Path, name: str) -> tuple[Path, Path]:
     """The checkpoint a fold trial trained and the data folder of its fold."""
-    records = [json.loads(line) for line in (trials / "results.jsonl").read_text().splitlines() if line.strip()] \
-        if (trials / "results.jsonl").is_file() else []
-    record = next((r for r in reversed(records) if r["name"] == name), None)
+    record = next((r for r in reversed(trial_records(trials)) if r.get("name") == name), None)
     if record is None:
         raise ConfigError(f"trial {name!r}: not in {trials / 'results.jsonl'}")
     if record.get("fold") is None:

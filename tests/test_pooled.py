@@ -43,3 +43,7 @@ def test_trials_that_cannot_be_pooled_are_clear_errors(workdir, capsys):
     assert code == 0, err
     code, _, err = run_main(capsys, pooled_main, ["whole"])
     assert code == 2 and "pooling needs fold trials" in err
+    with open(workdir / "trials" / "results.jsonl", "a") as f:
+        f.write("{not json\n")
+    code, _, err = run_main(capsys, pooled_main, ["whole"])
+    assert code == 2 and "results.jsonl, line 2: not JSON" in err
