@@ -22,6 +22,8 @@ import yaml
 
 from .cli import user_errors
 from .errors import ConfigError
+from .metrics import miou_from_confusion
+from .runtime import progress
 
 SHOWN_CLASSES = 6  # classes listed with --vs: those whose held-out IoU moved most
 
@@ -87,7 +89,7 @@ def seg_confusion(checkpoint: Path, data_root: Path, device=torch.device("cpu"))
 def pool(names: list[str], trials: Path, val_root: Path) -> PooledScore:
     """Sum each trial's confusion on its held-out quarter and on `val_root`'s val split."""
     held_out, val = 0, 0
-    for name in names:
+    for name in progress(names, "scoring trials"):
         checkpoint, fold_root = trial_checkpoint(trials, name)
         held_out = held_out + seg_confusion(checkpoint, fold_root)
         val = val + seg_confusion(checkpoint, val_root)
@@ -96,7 +98,6 @@ def pool(names: list[str], trials: Path, val_root: Path) -> PooledScore:
 
 def summary(scores: list[PooledScore], class_names: list[str]) -> str:
     """A table of pooled mIoUs, and with two groups the classes whose held-out IoU moved most."""
-    from .metrics import miou_from_confusion
     lines = ["| trials | pooled held-out mIoU | pooled val mIoU |", "|---|---|---|"]
     for s in scores:
         lines.append(f"| {', '.join(s.trials)} | {miou_from_confusion(s.held_out)[0]:.4f} "

@@ -1,4 +1,5 @@
-"""Shared fixtures: a small synthetic data root in the SPEC layout, and paths to the mirror."""
+"""Shared fixtures: a small synthetic data root in the SPEC layout, a working folder whose params.yaml
+points at one (for the trial commands), and paths to the mirror."""
 from __future__ import annotations
 
 import hashlib
