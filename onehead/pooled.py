@@ -22,7 +22,7 @@ import yaml
 
 from .cli import user_errors
 from .errors import ConfigError
-from .metrics import miou_from_confusion
+from .metrics import confusion_matrix, miou_from_confusion
 from .runtime import progress
 
 SHOWN_CLASSES = 6  # classes listed with --vs: those whose held-out IoU moved most
@@ -51,9 +51,9 @@ def trial_records(trials: Path) -> list[dict]:
     return records
 
 
-def trial_checkpoint(trials: Path, name: str) -> tuple[Path, Path]:
-    """The checkpoint a fold trial trained and the data folder of its fold."""
-    record = next((r for r in reversed(trial_records(trials)) if r.get("name") == name), None)
+def trial_checkpoint(trials: Path, name: str, records: list[dict]) -> tuple[Path, Path]:
+    """The checkpoint fold trial `name` trained and the data folder of its fold (`records`: `trial_records`)."""
+    record = next((r for r in reversed(records) if r.get("name") == name), None)
     if record is None:
         raise ConfigError(f"trial {name!r}: not in {trials / 'results.jsonl'}")
     if record.get("fold") is None:
@@ -70,7 +70,6 @@ def seg_confusion(checkpoint: Path, data_root: Path, device=torch.device("cpu"))
     from .checkpoint import load_checkpoint, model_from_checkpoint
     from .data.datasets import build_dataset
     from .data.transforms import eval_transform
-    from .metrics import confusion_matrix
     from .tasks import seg
     ckpt = load_checkpoint(checkpoint)
     if "seg" not in ckpt.learned:
@@ -88,9 +87,9 @@ def seg_confusion(checkpoint: Path, data_root: Path, device=torch.device("cpu"))
 
 def pool(names: list[str], trials: Path, val_root: Path) -> PooledScore:
     """Sum each trial's confusion on its held-out quarter and on `val_root`'s val split."""
-    held_out, val = 0, 0
+    held_out, val, records = 0, 0, trial_records(trials)
     for name in progress(names, "scoring trials"):
-        checkpoint, fold_root = trial_checkpoint(trials, name)
+        checkpoint, fold_root = trial_checkpoint(trials, name, records)
         held_out = held_out + seg_confusion(checkpoint, fold_root)
         val = val + seg_confusion(checkpoint, val_root)
     return PooledScore(names, held_out, val)
@@ -98,13 +97,14 @@ def pool(names: list[str], trials: Path, val_root: Path) -> PooledScore:
 
 def summary(scores: list[PooledScore], class_names: list[str]) -> str:
     """A table of pooled mIoUs, and with two groups the classes whose held-out IoU moved most."""
+    held = [miou_from_confusion(s.held_out) for s in scores]  # (mIoU, per-class IoU) of each group
+    val = [miou_from_confusion(s.val) for s in scores]
     lines = ["| trials | pooled held-out mIoU | pooled val mIoU |", "|---|---|---|"]
-    for s in scores:
-        lines.append(f"| {', '.join(s.trials)} | {miou_from_confusion(s.held_out)[0]:.4f} "
-                     f"| {miou_from_confusion(s.val)[0]:.4f} |")
+    for s, (held_miou, _), (val_miou, _) in zip(scores, held, val):
+        lines.append(f"| {', '.join(s.trials)} | {held_miou:.4f} | {val_miou:.4f} |")
     if len(scores) == 2:
-        (_, a_held), (_, b_held) = (miou_from_confusion(s.held_out) for s in scores)
-        (_, a_val), (_, b_val) = (miou_from_confusion(s.val) for s in scores)
+        (_, a_held), (_, b_held) = held
+        (_, a_val), (_, b_val) = val
         scored = ~(np.isnan(a_held) & np.isnan(b_held))  # a class neither group's held-out images have or predict: no row
         change = np.abs(np.nan_to_num(b_held) - np.nan_to_num(a_held))
         moved = [c for c in np.argsort(-change, kind="stable") if scored[c]][:SHOWN_CLASSES]

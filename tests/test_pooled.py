@@ -1,12 +1,10 @@
 """`python -m onehead.pooled`: one confusion matrix over the held-out quarters of four fold trials."""
-import json
-
 import numpy as np
 
 from conftest import run_main
 from onehead.metrics import miou_from_confusion
 from onehead.pooled import main as pooled_main
-from onehead.pooled import pool
+from onehead.pooled import pool, trial_records
 from onehead.trial import main as trial_main
 
 TINY = ["stage1_seg.epochs=1", "stage1_seg.image_size=64", "stage1_seg.batch_size=2"]
@@ -23,7 +21,7 @@ def test_four_folds_score_every_training_image_once(workdir, capsys):
     assert score.held_out.sum() == 4 * LABELLED_PIXELS
     assert score.val.sum() == 4 * 4 * LABELLED_PIXELS
     # one trial pooled alone is the mIoU the trial recorded for its held-out quarter
-    records = [json.loads(line) for line in (workdir / "trials" / "results.jsonl").read_text().splitlines()]
+    records = trial_records(workdir / "trials")
     alone = pool(["a2"], workdir / "trials", workdir / "data")
     assert np.isclose(miou_from_confusion(alone.held_out)[0], records[2]["metrics"]["seg"]["miou"])
     assert np.isclose(miou_from_confusion(alone.val)[0], records[2]["val"]["seg"]["miou"])
