@@ -86,12 +86,16 @@ def train_one_epoch(trainer, loader, optimizer, scheduler, step: int, frozen_bn:
     return {k: v / max(count, 1) for k, v in sums.items()}, step
 
 
+def eval_loader(dataset, desc: str, batch_size: int = 8):
+    """`dataset` (with the eval transform) in order, in the batches every score is computed on."""
+    return progress(DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate), desc)
+
+
 @torch.no_grad()
-def evaluate(model, task: str, dataset, device, batch_size: int = 8, max_det: int = 100) -> dict[str, float]:
+def evaluate(model, task: str, dataset, device, max_det: int = 100) -> dict[str, float]:
     """The SPEC §4 metric of `task` on `dataset` (which must use the eval transform)."""
     model.eval()
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate)
-    return TASKS[task].evaluate(model, progress(loader, f"eval {task}"), dataset, device, max_det=max_det)
+    return TASKS[task].evaluate(model, eval_loader(dataset, f"eval {task}"), dataset, device, max_det=max_det)
 
 
 def score_tasks(model, tasks: list[str], image_size: dict[str, int], data_root: str | Path, split: str, device,

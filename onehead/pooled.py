@@ -22,7 +22,7 @@ import yaml
 
 from .cli import user_errors
 from .errors import ConfigError
-from .metrics import confusion_matrix, miou_from_confusion
+from .metrics import miou_from_confusion
 from .runtime import progress
 
 SHOWN_CLASSES = 6  # classes listed with --vs: those whose held-out IoU moved most
@@ -65,24 +65,19 @@ def trial_checkpoint(trials: Path, name: str, records: list[dict]) -> tuple[Path
 
 @torch.no_grad()
 def seg_confusion(checkpoint: Path, data_root: Path, device=torch.device("cpu")) -> np.ndarray:
-    """The checkpoint's segmentation confusion matrix on `data_root`'s val split (as the stages score it:
-    logits upsampled to each mask's original size)."""
+    """The checkpoint's segmentation confusion matrix on `data_root`'s val split, computed as every
+    stage scores segmentation (`seg.confusion`, in the same batches)."""
     from .checkpoint import load_checkpoint, model_from_checkpoint
     from .data.datasets import build_dataset
     from .data.transforms import eval_transform
+    from .engine import eval_loader
     from .tasks import seg
     ckpt = load_checkpoint(checkpoint)
     if "seg" not in ckpt.learned:
         raise ConfigError(f"{checkpoint}: has not learnt segmentation (learned: {', '.join(ckpt.learned)})")
     model = model_from_checkpoint(ckpt, checkpoint).eval().to(device)
     dataset = build_dataset("seg", data_root, "val", eval_transform(ckpt.image_size["seg"]))
-    classes = model.layout.seg_classes
-    conf = np.zeros((classes, classes), dtype=np.int64)
-    for index in range(len(dataset)):
-        truth = dataset.original_mask(index)
-        output = model(dataset[index]["image"][None].to(device))
-        conf += confusion_matrix(seg.predict(output, model.layout, truth.shape), truth, classes)
-    return conf
+    return seg.confusion(model, eval_loader(dataset, f"eval {checkpoint.parent.parent.name}"), dataset, device)
 
 
 def pool(names: list[str], trials: Path, val_root: Path) -> PooledScore:

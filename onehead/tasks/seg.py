@@ -26,8 +26,8 @@ def classes_present(target: dict) -> set[int]:
 
 
 @torch.no_grad()
-def evaluate(model, loader, dataset, device, max_det: int = 100) -> dict[str, float]:
-    """mIoU over `dataset` (`max_det` is detection's and unused here)."""
+def confusion(model, loader, dataset, device) -> np.ndarray:
+    """The confusion matrix over `dataset`, the logits upsampled to each mask's original size."""
     n = model.layout.seg_classes
     conf = np.zeros((n, n), dtype=np.int64)
     for batch in loader:
@@ -36,7 +36,12 @@ def evaluate(model, loader, dataset, device, max_det: int = 100) -> dict[str, fl
             gt = dataset.original_mask(index)
             up = F.interpolate(logit[None], size=gt.shape, mode="bilinear", align_corners=False)
             conf += confusion_matrix(up[0].argmax(0).cpu().numpy(), gt, n, IGNORE_LABEL)
-    return {"miou": miou_from_confusion(conf)[0]}
+    return conf
+
+
+def evaluate(model, loader, dataset, device, max_det: int = 100) -> dict[str, float]:
+    """mIoU over `dataset` (`max_det` is detection's and unused here)."""
+    return {"miou": miou_from_confusion(confusion(model, loader, dataset, device))[0]}
 
 
 def predict(out: torch.Tensor, layout, orig_size: tuple[int, int]) -> np.ndarray:
