@@ -1,6 +1,8 @@
-"""report.md's tables: one markdown helper, metric names from the catalog."""
+"""report.md's tables and stage lines: one markdown helper, metric names from the catalog."""
 from onehead.catalog import METRIC_LABEL, METRICS
-from onehead.report.build import resource_table, stage_table
+from conftest import REPO
+from onehead.config import load_params
+from onehead.report.build import resource_table, stage_summary, stage_table
 from onehead.report.markdown import table
 
 
@@ -30,3 +32,11 @@ def test_resource_table_shows_peak_memory_and_a_dash_when_no_stage_logged_it():
     assert "| peak memory of a training stage | 2.48 GiB |" in resource_table(ev)
     ev["peak_memory_gib"] = {"stage1_seg": None, "stage2_det": None, "stage3_cls": None, "max": None}
     assert "| peak memory of a training stage | — |" in resource_table(ev)
+
+
+def test_stage_summary_names_the_teacher_a_stage_distils():
+    params = load_params(REPO / "params.yaml")
+    cls = params.stage3_cls.model_copy(update={"imagenet_teacher": 2.5})
+    assert stage_summary("stage3_cls", cls).endswith(
+        f"{cls.image_size} px; distils Lite0's ImageNet classifier (weight 2.5))")
+    assert "distils" not in stage_summary("stage2_det", params.stage2_det)

@@ -74,8 +74,9 @@ STRATEGY_NOTES = {
 
 
 def stage_summary(stage: str, sp) -> str:
+    teacher = f"; distils Lite0's ImageNet classifier (weight {sp.imagenet_teacher})" if sp.imagenet_teacher else ""
     return (f"{stage}: `{sp.trainable}` (lr {sp.lr}; own rows ×{sp.task_rows_lr_scale}, earlier rows "
-            f"×{sp.old_rows_lr_scale}; {sp.epochs} epochs, {sp.image_size} px)")
+            f"×{sp.old_rows_lr_scale}; {sp.epochs} epochs, {sp.image_size} px{teacher})")
 
 
 ISOLATION_NOTE = {
