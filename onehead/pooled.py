@@ -64,9 +64,9 @@ def trial_checkpoint(trials: Path, name: str, records: list[dict]) -> tuple[Path
 
 
 @torch.no_grad()
-def seg_confusion(checkpoint: Path, data_root: Path, device=torch.device("cpu")) -> np.ndarray:
-    """The checkpoint's segmentation confusion matrix on `data_root`'s val split, computed as every
-    stage scores segmentation (`seg.confusion`, in the same batches)."""
+def seg_confusions(name: str, checkpoint: Path, data_roots: list[Path], device=torch.device("cpu")) -> list[np.ndarray]:
+    """Trial `name`'s segmentation confusion matrix on each data root's val split, computed as every
+    stage scores segmentation (`seg.confusion`, in the same batches); the checkpoint is loaded once."""
     from .checkpoint import load_checkpoint, model_from_checkpoint
     from .data.datasets import build_dataset
     from .data.transforms import eval_transform
@@ -76,8 +76,11 @@ def seg_confusion(checkpoint: Path, data_root: Path, device=torch.device("cpu"))
     if "seg" not in ckpt.learned:
         raise ConfigError(f"{checkpoint}: has not learnt segmentation (learned: {', '.join(ckpt.learned)})")
     model = model_from_checkpoint(ckpt, checkpoint).eval().to(device)
-    dataset = build_dataset("seg", data_root, "val", eval_transform(ckpt.image_size["seg"]))
-    return seg.confusion(model, eval_loader(dataset, f"eval {checkpoint.parent.parent.name}"), dataset, device)
+    confusions = []
+    for root in data_roots:
+        dataset = build_dataset("seg", root, "val", eval_transform(ckpt.image_size["seg"]))
+        confusions.append(seg.confusion(model, eval_loader(dataset, f"eval {name}"), dataset, device))
+    return confusions
 
 
 def pool(names: list[str], trials: Path, val_root: Path) -> PooledScore:
@@ -85,8 +88,8 @@ def pool(names: list[str], trials: Path, val_root: Path) -> PooledScore:
     held_out, val, records = 0, 0, trial_records(trials)
     for name in progress(names, "scoring trials"):
         checkpoint, fold_root = trial_checkpoint(trials, name, records)
-        held_out = held_out + seg_confusion(checkpoint, fold_root)
-        val = val + seg_confusion(checkpoint, val_root)
+        on_fold, on_val = seg_confusions(name, checkpoint, [fold_root, val_root])
+        held_out, val = held_out + on_fold, val + on_val
     return PooledScore(names, held_out, val)
 
 
