@@ -31,11 +31,10 @@ def confusion(model, loader, dataset, device) -> np.ndarray:
     n = model.layout.seg_classes
     conf = np.zeros((n, n), dtype=np.int64)
     for batch in loader:
-        logits = split_outputs(model(batch["image"].to(device)), model.layout)["seg"]
-        for logit, index in zip(logits, batch["index"]):
+        out = model(batch["image"].to(device))
+        for i, index in enumerate(batch["index"]):
             gt = dataset.original_mask(index)
-            up = F.interpolate(logit[None], size=gt.shape, mode="bilinear", align_corners=False)
-            conf += confusion_matrix(up[0].argmax(0).cpu().numpy(), gt, n, IGNORE_LABEL)
+            conf += confusion_matrix(predict(out[i: i + 1], model.layout, gt.shape), gt, n, IGNORE_LABEL)
     return conf
 
 
