@@ -102,5 +102,5 @@ def score_tasks(model, tasks: list[str], image_size: dict[str, int], data_root: 
                 max_det: int = 100) -> dict[str, dict[str, float]]:
     """SPEC §4 metrics of `model` on `split` for each task, each at the resolution it was trained at."""
     model.to(device)
-    return {task: evaluate(model, task, build_dataset(task, data_root, split, eval_transform(image_size[task])),
+    return {task: evaluate(model, task, build_dataset(task, data_root, split, eval_transform(task, image_size[task])),
                            device, max_det=max_det) for task in tasks}

@@ -1,13 +1,14 @@
 """What one checkpoint predicts for single images, each task at the resolution it was trained at
-(one forward pass per distinct resolution; each pass yields all three outputs, of which that
-task's are kept). Used by the `predict` command and the report's qualitative grid.
+and through its own eval transform (one forward pass per distinct view of the image; each pass
+yields all three outputs, of which that task's are kept). Used by the `predict` command and the
+report's qualitative grid.
 """
 from __future__ import annotations
 
 import torch
 
 from .catalog import TASK_ORDER
-from .data.transforms import eval_transform
+from .data.transforms import CENTRE_CROP_RATIO, eval_transform
 from .model.net import split_outputs
 from .tasks import det, seg
 
@@ -22,10 +23,12 @@ def predict_image(model, ckpt, image: torch.Tensor, max_det: int = 100) -> dict:
     model.eval()
     orig = tuple(image.shape[-2:])
     sizes = {task: ckpt.image_size.get(task, max(ckpt.image_size.values())) for task in TASK_ORDER}
+    views = {task: (sizes[task], CENTRE_CROP_RATIO.get(task)) for task in TASK_ORDER}  # what each task is shown
     outputs = {}
-    for size in set(sizes.values()):
-        outputs[size] = model(eval_transform(size)(image)[None])
-    seg_out, det_out, cls_out = (outputs[sizes[t]] for t in ("seg", "det", "cls"))
+    for task, view in views.items():
+        if view not in outputs:
+            outputs[view] = model(eval_transform(task, view[0])(image)[None])
+    seg_out, det_out, cls_out = (outputs[views[t]] for t in ("seg", "det", "cls"))
     det_parts = split_outputs(det_out, model.layout)
     dets = det.decode(det_parts["det_heatmap"], det_parts["det_box"], (sizes["det"],) * 2, [orig], max_det)[0]
     probs = split_outputs(cls_out, model.layout)["cls"].softmax(1)[0]

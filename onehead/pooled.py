@@ -78,7 +78,7 @@ def seg_confusions(name: str, checkpoint: Path, data_roots: list[Path], device=t
     model = model_from_checkpoint(ckpt, checkpoint).eval().to(device)
     confusions = []
     for root in data_roots:
-        dataset = build_dataset("seg", root, "val", eval_transform(ckpt.image_size["seg"]))
+        dataset = build_dataset("seg", root, "val", eval_transform("seg", ckpt.image_size["seg"]))
         confusions.append(seg.confusion(model, eval_loader(dataset, f"eval {name}"), dataset, device))
     return confusions
 

@@ -212,7 +212,7 @@ def train(run: Run, params: Params, build_strategy, models_dir, metrics_dir, plo
         if run.leaves_memory:
             root, size = params.data.root, run.settings.image_size
             start.memory[run.task] = build_task_memory(model, build_dataset(run.task, root, "train"),
-                                                       build_dataset(run.task, root, "train", eval_transform(size)),
+                                                       build_dataset(run.task, root, "train", eval_transform(run.task, size)),
                                                        run.task, params.memory, run.seed, device)
         dirs = {"models": Path(models_dir), "metrics": Path(metrics_dir), "plots": Path(plots_dir)}
         metrics = write_outputs(run, model, start, history, params, world.size, dirs)

@@ -140,7 +140,7 @@ def test_parameter_budget(model):
 
 def _imagenette_accuracy(net) -> float:
     mirror = require_mirror()
-    data = build_dataset("cls", mirror, "val", eval_transform(224))
+    data = build_dataset("cls", mirror, "val", eval_transform("cls", 224))
     correct = total = 0
     net.eval()
     with torch.no_grad():

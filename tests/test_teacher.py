@@ -25,7 +25,7 @@ def pretrained_with_teacher():
 
 def test_teacher_labels_imagenette_val_as_the_pretrained_classifier_does():
     mirror, model, teacher = pretrained_with_teacher()
-    data = build_dataset("cls", mirror, "val", eval_transform(224))
+    data = build_dataset("cls", mirror, "val", eval_transform("cls", 224))
     correct = 0
     with torch.no_grad():
         for i in range(len(data)):

@@ -1,6 +1,9 @@
 """Joint train/eval transforms (torchvision.transforms.v2 moves boxes and masks with the image).
 
 Images come out as float in [0, 1] at `size`×`size`; the network normalises them itself.
+Segmentation and detection see the whole image, squeezed to the square; classification is scored
+as ImageNet classifiers are (Lite0's own included): the shorter side resized to `size` / 0.875 and
+the central `size`×`size` kept, which keeps the object's proportions (EXPERIMENTS.md).
 """
 from __future__ import annotations
 
@@ -20,5 +23,12 @@ def train_transform(task: str, size: int) -> v2.Compose:
     return v2.Compose(steps)
 
 
-def eval_transform(size: int) -> v2.Compose:
-    return v2.Compose([v2.Resize((size, size), antialias=True), v2.ToDtype(torch.float32, scale=True)])
+CENTRE_CROP_RATIO = {"cls": 0.875}  # the standard ImageNet evaluation crop (224 of 256)
+
+
+def eval_transform(task: str, size: int) -> v2.Compose:
+    if task in CENTRE_CROP_RATIO:
+        fit = [v2.Resize(round(size / CENTRE_CROP_RATIO[task]), antialias=True), v2.CenterCrop(size)]
+    else:
+        fit = [v2.Resize((size, size), antialias=True)]
+    return v2.Compose([*fit, v2.ToDtype(torch.float32, scale=True)])
