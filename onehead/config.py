@@ -68,6 +68,7 @@ class ModelParams(Section):
     neck_kernel: Literal[1, 3]
     head_channels: TaskChannels
     context_for: TaskList = []  # absent from checkpoints written before it existed
+    isolated: TaskList = []     # tasks whose neck and head groups read only their own input group (ditto)
 
     def architecture(self) -> dict:
         """What must match between a checkpoint and params.yaml (weights may come from either)."""

@@ -22,7 +22,7 @@ from . import distributed
 from .catalog import STAGE_INFO, TASK_ORDER, reference_name, stage_of_task
 from .checkpoint import check_compatible, load_checkpoint, model_from_checkpoint, save_checkpoint
 from .cli import user_errors
-from .config import Params, StageParams, load_params
+from .config import ModelParams, Params, StageParams, load_params
 from .data.common import collate
 from .data.datasets import build_dataset
 from .data.transforms import eval_transform, train_transform
@@ -42,21 +42,25 @@ class Run:
     task: str
     previous: str | None       # the run whose checkpoint it starts from; None: the pretrained network
     settings: StageParams
+    model: ModelParams         # the network it trains (a reference's own task is never isolated)
     leaves_memory: bool        # replay samples and Fisher for the stages after it
     seed: int
 
 
 def pipeline_run(stage: str, params: Params) -> Run:
     info = STAGE_INFO[stage]
-    return Run(stage, info.task, info.previous, params.stage(stage), leaves_memory=True, seed=params.train.seed)
+    return Run(stage, info.task, info.previous, params.stage(stage), params.model, leaves_memory=True,
+               seed=params.train.seed)
 
 
 def reference_run(task: str, params: Params) -> Run:
     """`task` alone from the pretrained network, with its stage's budget and the reference's trainable set.
-    Its seed is `reference.seed`, not `train.seed`: the yardsticks stay fixed while the pipeline's seed varies."""
+    Its seed is `reference.seed`, not `train.seed`: the yardsticks stay fixed while the pipeline's seed varies.
+    Its task is never isolated (`model.isolated`): alone, it may use every channel of the layers it trains."""
     overrides = getattr(params.reference, task).model_dump(exclude_none=True)
     settings = params.stage(stage_of_task(task)).model_copy(update=overrides)
-    return Run(reference_name(task), task, None, settings, leaves_memory=False, seed=params.reference.seed)
+    model = params.model.model_copy(update={"isolated": [t for t in params.model.isolated if t != task]})
+    return Run(reference_name(task), task, None, settings, model, leaves_memory=False, seed=params.reference.seed)
 
 
 @dataclass
@@ -70,14 +74,14 @@ class Start:
     train_time: dict[str, float]
 
 
-def load_start(previous: str | None, params: Params, models_dir) -> Start:
+def load_start(run: Run, params: Params, models_dir) -> Start:
     """The previous run's checkpoint, or the pretrained network."""
-    if previous is None:
+    if run.previous is None:
         classes = read_json(Path(params.data.root) / "classes.json", "class list (run the download stage)")
-        return Start(build_model(params.model, classes), classes, [], {}, {}, {})
-    path = Path(models_dir) / f"{previous}.pt"
+        return Start(build_model(run.model, classes), classes, [], {}, {}, {})
+    path = Path(models_dir) / f"{run.previous}.pt"
     ckpt = load_checkpoint(path)
-    check_compatible(ckpt, params.model, path)
+    check_compatible(ckpt, run.model, path)
     return Start(model_from_checkpoint(ckpt, path), ckpt.classes, list(ckpt.learned), dict(ckpt.memory),
                  dict(ckpt.image_size), dict(ckpt.train_time_s))
 
@@ -163,7 +167,7 @@ def write_outputs(run: Run, model, start: Start, history: History, params: Param
     peak = history.peak_memory_gib or round(peak_memory_gib(), 2)
     metrics = {"stage": stage, **history.final, "train_time_s": start.train_time[stage],
                "epochs": run.settings.epochs, "peak_memory_gib": peak}
-    save_checkpoint(dirs["models"] / f"{stage}.pt", model.cpu(), stage=stage, model_params=params.model,
+    save_checkpoint(dirs["models"] / f"{stage}.pt", model.cpu(), stage=stage, model_params=run.model,
                     classes=start.classes, learned=start.learned, image_size=start.image_size, memory=start.memory,
                     params=params.model_dump(), metrics=metrics, train_time_s=start.train_time,
                     history={"train": history.train_rows, "val": history.val_rows}, world_size=world_size)
@@ -199,7 +203,7 @@ def train(run: Run, params: Params, build_strategy, models_dir, metrics_dir, plo
     world, device, workers = start_process(params.train)
     log = print if world.is_main else (lambda *a, **k: None)
     generator = seed_everything(run.seed)
-    start = load_start(run.previous, params, models_dir)
+    start = load_start(run, params, models_dir)
     reference = same_run_done(run, params, models_dir)
     if reference is not None:
         log(f"[{run.name}] the same run as {reference.stage} (same settings, from the pretrained network): "
@@ -212,7 +216,8 @@ def train(run: Run, params: Params, build_strategy, models_dir, metrics_dir, plo
         if run.leaves_memory:
             root, size = params.data.root, run.settings.image_size
             start.memory[run.task] = build_task_memory(model, build_dataset(run.task, root, "train"),
-                                                       build_dataset(run.task, root, "train", eval_transform(run.task, size)),
+                                                       build_dataset(run.task, root, "train",
+                                                                     eval_transform(run.task, size)),
                                                        run.task, params.memory, run.seed, device)
         dirs = {"models": Path(models_dir), "metrics": Path(metrics_dir), "plots": Path(plots_dir)}
         metrics = write_outputs(run, model, start, history, params, world.size, dirs)
@@ -273,7 +278,7 @@ def same_run_done(run: Run, params: Params, models_dir):
         return None
     unseeded = {"seed": 0}
     same = (reference_run(run.task, theirs) == replace(run, name=reference_name(run.task), leaves_memory=False)
-            and theirs.model == params.model and theirs.data.root == params.data.root
+            and theirs.data.root == params.data.root
             and theirs.train.model_copy(update=unseeded) == params.train.model_copy(update=unseeded))
     return ckpt if same else None
 

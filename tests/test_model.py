@@ -91,6 +91,34 @@ def test_training_a_later_task_leaves_earlier_outputs_bit_identical(params):
     assert not torch.allclose(after[:, 21:35], before[:, 21:35])  # det learnt
 
 
+def _perturb_group(net, task: str) -> None:
+    """Add noise to every neck and head weight of `task`'s channel groups."""
+    with torch.no_grad():
+        for p in net.task_parameters(task):
+            p.add_(torch.randn_like(p))
+
+
+@pytest.mark.parametrize("isolated", [[], ["det"]], ids=["reads_seg", "isolated"])
+def test_an_isolated_task_neither_reads_nor_depends_on_earlier_groups(isolated):
+    """det isolated: its groups read only det's channels (narrower weights), so changing seg's
+    groups leaves det's outputs exactly as they were; cls still reads seg's and det's groups."""
+    torch.manual_seed(0)
+    net = build_model(MODEL.model_copy(update={"isolated": isolated}), CLASSES).eval()
+    det_reads = 24 if isolated else 56
+    assert [net.head.conv1.weights["det"].shape[1], net.neck.fuse.weights["det"].shape[1]] == [det_reads] * 2
+    assert net.head.conv1.weights["cls"].shape[1] == 72
+    x = torch.rand(1, 3, 64, 96)
+    with torch.no_grad():
+        before = net(x)
+        _perturb_group(net, "seg")
+        after = net(x)
+    det = slice(21, 35)
+    assert torch.equal(after[:, det], before[:, det]) == bool(isolated)
+    assert not torch.allclose(after[:, 35:], before[:, 35:])  # cls reads seg's groups either way
+    with torch.no_grad():
+        assert torch.allclose(net(x, upto="det"), after[:, :35], atol=1e-5)
+
+
 def test_image_context_is_a_part_of_the_output_layer():
     """Only seg's output rows read the context, and the two 1×1 convs of the output layer are one
     1×1 conv over the hidden map and the context vector broadcast to every position."""

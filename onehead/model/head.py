@@ -3,7 +3,8 @@
 Two 3×3 conv-BN-ReLU layers and a final 1×1 conv whose channels are laid out as
 `[seg C_seg | det heatmap C_det | det box 4 | cls C_cls]` (see `ChannelLayout`). Every layer
 is one convolution whose channels are grouped by task (`layers.TaskConv2d`): a task's group
-reads the groups of the tasks learned before it, never those learned after.
+reads the groups of the tasks learned before it, never those learned after (an isolated task's
+group reads only its own: `model.isolated`).
 
 Image context (`model.context_for`): the output rows of those tasks also read the image's
 context vector (the backbone's pooled last block), the same at every position, so each pixel's
@@ -64,12 +65,12 @@ class OneHead(nn.Module):
     CONV_BN = (("conv1", "bn1"), ("conv2", "bn2"))  # conv → its BatchNorm (deploy folds them)
 
     def __init__(self, in_groups: dict[str, int], hidden: dict[str, int], layout: ChannelLayout,
-                 context_width: int = 0, context_for: tuple[str, ...] = ()):
+                 context_width: int = 0, context_for: tuple[str, ...] = (), isolated: tuple[str, ...] = ()):
         super().__init__()
         self.layout = layout
-        self.conv1, self.bn1 = TaskConv2d(in_groups, hidden, 3), TaskBatchNorm2d(hidden)
-        self.conv2, self.bn2 = TaskConv2d(hidden, hidden, 3), TaskBatchNorm2d(hidden)
-        self.out_conv = TaskConv2d(hidden, layout.widths, 1, bias=True)
+        self.conv1, self.bn1 = TaskConv2d(in_groups, hidden, 3, isolated=isolated), TaskBatchNorm2d(hidden)
+        self.conv2, self.bn2 = TaskConv2d(hidden, hidden, 3, isolated=isolated), TaskBatchNorm2d(hidden)
+        self.out_conv = TaskConv2d(hidden, layout.widths, 1, bias=True, isolated=isolated)
         # the output layer's columns for the context vector; zero at first, so training starts
         # from the head without context
         self.out_context = (TaskConv2d(context_width, layout.widths, 1, readers=context_for)

@@ -6,6 +6,9 @@ is block lower-triangular). A later task therefore adds capacity that reads ever
 earlier tasks computed, while the earlier tasks' outputs never depend on it: training a task's
 own group leaves every earlier task's output bit-identical. Each group's weights are their own
 tensors, so a stage can train, freeze or scale the learning rate of one task's part.
+
+An *isolated* task's group reads only its own input group (its weight is one diagonal block): it
+neither uses nor depends on what the earlier tasks computed, so those can be tuned alone.
 """
 from __future__ import annotations
 
@@ -28,12 +31,14 @@ class TaskConv2d(nn.Module):
     `readers`: the tasks whose groups read this input at all (default: every task); the others'
     channels of the output are zero, so several such layers can be summed (an FPN whose tasks read
     different backbone maps).
+    `isolated`: the tasks whose groups read only their own input group (grouped inputs only).
     """
 
     def __init__(self, in_groups: dict[str, int] | int, out_groups: dict[str, int], kernel: int = 1,
-                 bias: bool = False, readers: tuple[str, ...] | None = None):
+                 bias: bool = False, readers: tuple[str, ...] | None = None, isolated: tuple[str, ...] = ()):
         super().__init__()
         self.in_groups, self.out_groups, self.kernel = in_groups, dict(out_groups), kernel
+        self.isolated = tuple(isolated) if isinstance(in_groups, dict) else ()
         self.weights = nn.ParameterDict()
         self.biases = nn.ParameterDict() if bias else None
         for task, out in self.out_groups.items():
@@ -49,7 +54,15 @@ class TaskConv2d(nn.Module):
         """How many input channels `task`'s group reads."""
         if isinstance(self.in_groups, int):
             return self.in_groups
+        if task in self.isolated:
+            return self.in_groups[task]
         return sum(self.in_groups[t] for t in prefix(self.in_groups, task))
+
+    def in_start(self, task: str) -> int:
+        """The first input channel `task`'s group reads (its own group's when isolated, else 0)."""
+        if task not in self.isolated:
+            return 0
+        return sum(self.in_groups[t] for t in prefix(self.in_groups, task)[:-1])
 
     def task_parameters(self, task: str) -> list[nn.Parameter]:
         params = [self.weights[task]] if task in self.weights else []
@@ -65,7 +78,8 @@ class TaskConv2d(nn.Module):
             return x.new_zeros(x.shape[0], self.out_groups[task], *x.shape[2:])
         w = self.weights[task]
         bias = self.biases[task] if self.biases is not None else None
-        return F.conv2d(x[:, : w.shape[1]], w, bias, padding=self.kernel // 2)
+        start = self.in_start(task)
+        return F.conv2d(x[:, start: start + w.shape[1]], w, bias, padding=self.kernel // 2)
 
 
 class TaskBatchNorm2d(nn.Module):

@@ -8,7 +8,8 @@ With Lite0's conv head, the stride-32 map comes twice (the last block's 320 chan
 conv head's 1280); each task's laterals read one of them.
 
 Its channels are grouped by task like the head's (`layers.TaskConv2d`): each task's laterals
-read the backbone, and its part of the fusing conv reads the groups of the tasks up to its own.
+read the backbone, and its part of the fusing conv reads the groups of the tasks up to its own
+(only its own group when the task is isolated).
 """
 from __future__ import annotations
 
@@ -25,12 +26,13 @@ class FPNLayer(nn.Module):
     CONV_BN = (("fuse", "bn"),)  # conv → its BatchNorm (deploy folds them)
 
     def __init__(self, in_channels: tuple[int, ...], groups: dict[str, int],
-                 readers: tuple[tuple[str, ...] | None, ...] | None = None, kernel: int = 1):
+                 readers: tuple[tuple[str, ...] | None, ...] | None = None, kernel: int = 1,
+                 isolated: tuple[str, ...] = ()):
         super().__init__()
         readers = readers or (None,) * len(in_channels)
         self.laterals = nn.ModuleList(TaskConv2d(c, groups, 1, bias=True, readers=r)
                                       for c, r in zip(in_channels, readers))
-        self.fuse, self.bn = TaskConv2d(groups, groups, kernel), TaskBatchNorm2d(groups)
+        self.fuse, self.bn = TaskConv2d(groups, groups, kernel, isolated=isolated), TaskBatchNorm2d(groups)
 
     def forward(self, feats: list[torch.Tensor], upto: str | None = None) -> torch.Tensor:
         size = feats[0].shape[-2:]

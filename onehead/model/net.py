@@ -1,7 +1,7 @@
 """OneHeadNet = backbone → FPN neck → one head; `split_outputs` hands each task its channels.
 
 The neck and head channels are grouped by task in task order, each group reading only the
-groups before it (`layers.TaskConv2d`), so `upto=task` computes exactly what that task's
+groups before it (`layers.TaskConv2d`; an isolated task's only its own), so `upto=task` computes exactly what that task's
 outputs need, and training a task's own groups cannot change an earlier task's outputs.
 """
 from __future__ import annotations
@@ -40,16 +40,16 @@ class ForwardPass:
 class OneHeadNet(nn.Module):
     def __init__(self, backbone: str, pretrained: bool, conv_head_for: list[str], neck_channels: dict[str, int],
                  neck_kernel: int, head_channels: dict[str, int], layout: ChannelLayout,
-                 context_for: list[str] = ()):
+                 context_for: list[str] = (), isolated: list[str] = ()):
         super().__init__()
         self.backbone = build_backbone(backbone, pretrained, conv_head=bool(conv_head_for))
         readers = None
         if conv_head_for:  # the stride-32 map twice: the tasks not in `conv_head_for` read the last block
             last_block = tuple(t for t in neck_channels if t not in conv_head_for)
             readers = (None, None, last_block, tuple(conv_head_for))
-        self.neck = FPNLayer(self.backbone.out_channels, neck_channels, readers, neck_kernel)
+        self.neck = FPNLayer(self.backbone.out_channels, neck_channels, readers, neck_kernel, tuple(isolated))
         self.head = OneHead(neck_channels, head_channels, layout,
-                            self.backbone.out_channels[CONTEXT_MAP], tuple(context_for))
+                            self.backbone.out_channels[CONTEXT_MAP], tuple(context_for), tuple(isolated))
         self.layout = layout
         mean, std = NORMALISATION[backbone]
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
@@ -135,7 +135,7 @@ def build_model(model_params, classes: dict[str, list[str]]) -> OneHeadNet:
     layout = ChannelLayout(len(classes["det"]), len(classes["seg"]), len(classes["cls"]))
     model = OneHeadNet(model_params.backbone, model_params.pretrained, model_params.conv_head_for,
                        model_params.neck_channels, model_params.neck_kernel, model_params.head_channels, layout,
-                       model_params.context_for)
+                       model_params.context_for, model_params.isolated)
     return to_channels_last(model)
 
 

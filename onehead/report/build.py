@@ -110,6 +110,7 @@ def model_section(params: Params, arch_png) -> str:
           if m.conv_head_for else "its last block (320 ch)")
     context = (f"; for {', '.join(m.context_for)} it also reads the image context, the globally averaged "
                "last block, at every position" if m.context_for else "")
+    reuse = isolation_sentence(m.isolated)
     return f"""## Model
 ![architecture]({arch_png})
 
@@ -122,12 +123,21 @@ conv{context}) whose single output tensor carries `[seg 21 | det heatmap | det b
 Every neck and head layer is **one convolution over the whole previous tensor**, with its channels
 grouped by task in the order the tasks are learnt: a task's group reads the groups of the tasks
 before it and its own, never a later one (the weight is block lower-triangular, as the lateral
-connections of Progressive Networks, Rusu et al. 2016, inside single layers). Detection thus reuses
-everything segmentation computes, classification everything both compute, and a later task adds
-capacity without changing a single earlier output. Detection is TTFNet-style (heatmap peaks; every
+connections of Progressive Networks, Rusu et al. 2016, inside single layers). {reuse} A later task
+adds capacity without changing a single earlier output. Detection is TTFNet-style (heatmap peaks; every
 cell of a box's centre area regresses its four sides with a GIoU loss); segmentation logits are
 upsampled to the input; classification is the spatial mean of its channels.
 """
+
+
+def isolation_sentence(isolated: list[str]) -> str:
+    """Which tasks reuse the earlier tasks' channels (`model.isolated` names those that do not)."""
+    if not isolated:
+        return "Detection thus reuses everything segmentation computes, classification everything both compute."
+    names = ", ".join(isolated)
+    return (f"Isolated (`model.isolated`): {names} — its groups read only their own channels, so the earlier "
+            "tasks' channels can be tuned for those tasks alone; a single-task reference is never isolated "
+            "(alone, a task may use every channel of the layers it trains).")
 
 
 def schedule_section(params: Params) -> str:
