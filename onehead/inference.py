@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 
 from .catalog import TASK_ORDER
-from .data.transforms import CENTRE_CROP_RATIO, eval_transform
+from .data.transforms import eval_transform, eval_view
 from .model.net import split_outputs
 from .tasks import det, seg
 
@@ -23,7 +23,7 @@ def predict_image(model, ckpt, image: torch.Tensor, max_det: int = 100) -> dict:
     model.eval()
     orig = tuple(image.shape[-2:])
     sizes = {task: ckpt.image_size.get(task, max(ckpt.image_size.values())) for task in TASK_ORDER}
-    views = {task: (sizes[task], CENTRE_CROP_RATIO.get(task)) for task in TASK_ORDER}  # what each task is shown
+    views = {task: eval_view(task, sizes[task]) for task in TASK_ORDER}
     outputs = {}
     for task, view in views.items():
         if view not in outputs:

@@ -26,9 +26,16 @@ def train_transform(task: str, size: int) -> v2.Compose:
 CENTRE_CROP_RATIO = {"cls": 0.875}  # the standard ImageNet evaluation crop (224 of 256)
 
 
+def eval_view(task: str, size: int) -> tuple[int, float | None]:
+    """What `task` is shown when scored: its input size and centre-crop ratio (None: the whole image).
+    Tasks with the same view can share one forward pass."""
+    return size, CENTRE_CROP_RATIO.get(task)
+
+
 def eval_transform(task: str, size: int) -> v2.Compose:
-    if task in CENTRE_CROP_RATIO:
-        fit = [v2.Resize(round(size / CENTRE_CROP_RATIO[task]), antialias=True), v2.CenterCrop(size)]
+    size, crop_ratio = eval_view(task, size)
+    if crop_ratio is not None:
+        fit = [v2.Resize(round(size / crop_ratio), antialias=True), v2.CenterCrop(size)]
     else:
         fit = [v2.Resize((size, size), antialias=True)]
     return v2.Compose([*fit, v2.ToDtype(torch.float32, scale=True)])
