@@ -128,7 +128,7 @@ def test_training_step_distils_on_replayed_images(data_root, model):
     step = TrainStep(model, "cls", combo, torch.device("cpu")).eval()
     batch = {"image": torch.rand(2, 3, 64, 64), "label": torch.tensor([0, 1])}
     terms = step(batch, step=0)
-    assert set(terms) == {"cls_ce", "replay_seg_ce", "replay_seg_lwf_seg", "lwf_seg"}
+    assert set(terms) == {"cls_ce", "replay_seg_ce", "replay_seg_jaccard", "replay_seg_lwf_seg", "lwf_seg"}
     assert abs(terms["replay_seg_lwf_seg"].item()) < 1e-5  # student still equals the teacher
     _nudge(model, 0.05)
     assert step(batch, step=1)["replay_seg_lwf_seg"].item() > 1e-4
