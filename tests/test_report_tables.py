@@ -2,7 +2,7 @@
 from onehead.catalog import METRIC_LABEL, METRICS
 from conftest import REPO
 from onehead.config import load_params
-from onehead.report.build import resource_table, stage_summary, stage_table
+from onehead.report.build import isolation_sentence, resource_table, stage_summary, stage_table
 from onehead.report.markdown import table
 
 
@@ -40,3 +40,9 @@ def test_stage_summary_names_the_teacher_a_stage_distils():
     assert stage_summary("stage3_cls", cls).endswith(
         f"{cls.image_size} px; distils Lite0's ImageNet classifier (weight 2.5))")
     assert "distils" not in stage_summary("stage2_det", params.stage2_det)
+
+
+def test_isolation_sentence_names_the_isolated_tasks_in_number():
+    assert "reuses everything segmentation computes" in isolation_sentence([])
+    assert "det — its groups read only their own channels" in isolation_sentence(["det"])
+    assert "det, cls — their groups read only their own channels" in isolation_sentence(["det", "cls"])

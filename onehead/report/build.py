@@ -134,8 +134,8 @@ def isolation_sentence(isolated: list[str]) -> str:
     """Which tasks reuse the earlier tasks' channels (`model.isolated` names those that do not)."""
     if not isolated:
         return "Detection thus reuses everything segmentation computes, classification everything both compute."
-    names = ", ".join(isolated)
-    return (f"Isolated (`model.isolated`): {names} — its groups read only their own channels, so the earlier "
+    names, their = ", ".join(isolated), "its" if len(isolated) == 1 else "their"
+    return (f"Isolated (`model.isolated`): {names} — {their} groups read only their own channels, so the earlier "
             "tasks' channels can be tuned for those tasks alone; a single-task reference is never isolated "
             "(alone, a task may use every channel of the layers it trains).")
 
