@@ -34,6 +34,20 @@ def test_resource_table_shows_peak_memory_and_a_dash_when_no_stage_logged_it():
     assert "| peak memory of a training stage | — |" in resource_table(ev)
 
 
+def test_resource_table_says_whether_params_and_latency_meet_the_spec():
+    ev = {"params": {"total": 5_299_309, "backbone": 1, "neck": 0, "head": 0},
+          "latency_ms": {"cpu_512": 149.5, "cuda_512": None},
+          "train_time_s": {"stage1_seg": 1.0, "stage2_det": 2.0, "stage3_cls": 3.0, "total": 6.0, "references": 4.0},
+          "peak_memory_gib": {"max": 2.0}}
+    table = resource_table(ev)
+    assert "| 5,299,309 (within SPEC §2's < 8 M) |" in table
+    assert "| 149.5 ms (within SPEC §2's ≤ 150 ms) |" in table
+    ev["latency_ms"]["cpu_512"], ev["params"]["total"] = 163.96, 8_000_000
+    table = resource_table(ev)
+    assert "| 163.96 ms (**over** SPEC §2's ≤ 150 ms) |" in table
+    assert "| 8,000,000 (**over** SPEC §2's < 8 M) |" in table
+
+
 def test_stage_summary_names_the_teacher_a_stage_distils():
     params = load_params(REPO / "params.yaml")
     cls = params.stage3_cls.model_copy(update={"imagenet_teacher": 2.5})

@@ -44,13 +44,22 @@ def stage_table(stage_metrics: dict) -> str:
     return markdown.table(columns, rows)
 
 
+SPEC_MAX_PARAMS = 8_000_000      # SPEC §2: total parameters < 8 M
+SPEC_MAX_LATENCY_MS = 150         # SPEC §2: inference ≤ 150 ms per 512 × 512 image
+
+
+def against_spec(within: bool, limit: str) -> str:
+    return f"within SPEC §2's {limit}" if within else f"**over** SPEC §2's {limit}"
+
+
 def resource_table(ev: dict) -> str:
     p, lat, t, peak = ev["params"], ev["latency_ms"], ev["train_time_s"], ev["peak_memory_gib"]["max"]
     cuda = f"{lat['cuda_512']} ms" if lat["cuda_512"] is not None else "no GPU here"
+    cpu = f"{lat['cpu_512']} ms ({against_spec(lat['cpu_512'] <= SPEC_MAX_LATENCY_MS, '≤ 150 ms')})"
     return markdown.table(["resource", "value"], [
-        ["parameters (total)", f"{p['total']:,}"],
+        ["parameters (total)", f"{p['total']:,} ({against_spec(p['total'] < SPEC_MAX_PARAMS, '< 8 M')})"],
         ["— backbone / neck / head", f"{p['backbone']:,} / {p['neck']:,} / {p['head']:,}"],
-        ["latency 512×512, batch 1, CPU (median; BatchNorms folded)", f"{lat['cpu_512']} ms"],
+        ["latency 512×512, batch 1, CPU (median; BatchNorms folded)", cpu],
         ["latency 512×512, batch 1, CUDA", cuda],
         *[[f"training time {s}", f"{t[s]} s"] for s in STAGE_ORDER],
         ["training time total", f"{t['total']} s ({t['total'] / 60:.1f} min)"],
