@@ -25,25 +25,26 @@ def test_stage_table_names_metrics_from_the_catalog_and_marks_tasks_not_yet_lear
     assert rows["stage3_cls"][3] == "0.9000"
 
 
+def evaluate_json(total_params: int = 1, cpu_ms: float = 90.0, peak: dict | None = None) -> dict:
+    """The part of metrics/evaluate.json that the resources table reads."""
+    return {"params": {"total": total_params, "backbone": 1, "neck": 0, "head": 0},
+            "latency_ms": {"cpu_512": cpu_ms, "cuda_512": None},
+            "train_time_s": {"stage1_seg": 1.0, "stage2_det": 2.0, "stage3_cls": 3.0, "total": 6.0, "references": 4.0},
+            "peak_memory_gib": peak or {"max": 2.0}}
+
+
 def test_resource_table_shows_peak_memory_and_a_dash_when_no_stage_logged_it():
-    ev = {"params": {"total": 1, "backbone": 1, "neck": 0, "head": 0}, "latency_ms": {"cpu_512": 90.0, "cuda_512": None},
-          "train_time_s": {"stage1_seg": 1.0, "stage2_det": 2.0, "stage3_cls": 3.0, "total": 6.0, "references": 4.0},
-          "peak_memory_gib": {"stage1_seg": 2.48, "stage2_det": 1.65, "stage3_cls": 1.48, "max": 2.48}}
-    assert "| peak memory of a training stage | 2.48 GiB |" in resource_table(ev)
-    ev["peak_memory_gib"] = {"stage1_seg": None, "stage2_det": None, "stage3_cls": None, "max": None}
-    assert "| peak memory of a training stage | — |" in resource_table(ev)
+    peak = {"stage1_seg": 2.48, "stage2_det": 1.65, "stage3_cls": 1.48, "max": 2.48}
+    assert "| peak memory of a training stage | 2.48 GiB |" in resource_table(evaluate_json(peak=peak))
+    unlogged = {"stage1_seg": None, "stage2_det": None, "stage3_cls": None, "max": None}
+    assert "| peak memory of a training stage | — |" in resource_table(evaluate_json(peak=unlogged))
 
 
 def test_resource_table_says_whether_params_and_latency_meet_the_spec():
-    ev = {"params": {"total": 5_299_309, "backbone": 1, "neck": 0, "head": 0},
-          "latency_ms": {"cpu_512": 149.5, "cuda_512": None},
-          "train_time_s": {"stage1_seg": 1.0, "stage2_det": 2.0, "stage3_cls": 3.0, "total": 6.0, "references": 4.0},
-          "peak_memory_gib": {"max": 2.0}}
-    table = resource_table(ev)
+    table = resource_table(evaluate_json(total_params=5_299_309, cpu_ms=149.5))
     assert "| 5,299,309 (within SPEC §2's < 8 M) |" in table
     assert "| 149.5 ms (within SPEC §2's ≤ 150 ms) |" in table
-    ev["latency_ms"]["cpu_512"], ev["params"]["total"] = 163.96, 8_000_000
-    table = resource_table(ev)
+    table = resource_table(evaluate_json(total_params=8_000_000, cpu_ms=163.96))
     assert "| 163.96 ms (**over** SPEC §2's ≤ 150 ms) |" in table
     assert "| 8,000,000 (**over** SPEC §2's < 8 M) |" in table
 
