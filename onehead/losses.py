@@ -26,9 +26,9 @@ def soft_jaccard(logits: torch.Tensor, target: torch.Tensor, ignore_index: int) 
     labels = target.where(valid, torch.zeros_like(target))
     prob = logits.softmax(1) * valid[:, None]
     true_prob = prob.gather(1, labels[:, None])[:, 0][valid]
-    classes = logits.shape[1]
-    inter = torch.zeros(classes, dtype=prob.dtype, device=prob.device).index_add_(0, labels[valid], true_prob)
-    area = torch.bincount(labels[valid], minlength=classes).to(prob.dtype)
+    classes, valid_labels = logits.shape[1], labels[valid]
+    inter = torch.zeros(classes, dtype=prob.dtype, device=prob.device).index_add_(0, valid_labels, true_prob)
+    area = torch.bincount(valid_labels, minlength=classes).to(prob.dtype)
     union = prob.sum((0, 2, 3)) + area - inter
     present = area > 0
     if not present.any():
