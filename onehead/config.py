@@ -44,6 +44,9 @@ Launcher = Annotated[str, _check(lambda v: v.split()[:1] in (["python"], ["torch
 TaskChannels = Annotated[dict[str, Annotated[int, Field(gt=0)]],
                          _check(lambda v: set(v) == set(TASK_ORDER), f"one channel count per task: {', '.join(TASK_ORDER)}"),
                          AfterValidator(lambda v: {t: v[t] for t in TASK_ORDER})]
+TaskKernels = Annotated[dict[str, Literal[1, 3]],
+                        _check(lambda v: set(v) == set(TASK_ORDER), f"one kernel size per task: {', '.join(TASK_ORDER)}"),
+                        AfterValidator(lambda v: {t: v[t] for t in TASK_ORDER})]
 TaskList = Annotated[list[Literal[TASK_ORDER]], _check(lambda v: len(set(v)) == len(v), "each task once")]
 StrategyNames = Annotated[list[Literal[STRATEGY_NAMES]], _check(len, "a non-empty list of " + ", ".join(STRATEGY_NAMES))]
 
@@ -67,6 +70,7 @@ class ModelParams(Section):
     neck_channels: TaskChannels
     neck_kernel: Literal[1, 3]
     head_channels: TaskChannels
+    head_kernel: TaskKernels = {"seg": 3, "det": 3, "cls": 3}  # absent from checkpoints written before it existed
     context_for: TaskList = []  # absent from checkpoints written before it existed
     isolated: TaskList = []     # tasks whose neck and head groups read only their own input group (ditto)
 

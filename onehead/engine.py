@@ -38,15 +38,17 @@ class TrainStep(nn.Module):
     forward per backward, which is what DistributedDataParallel needs when it wraps it.
     """
 
-    def __init__(self, model, task: str, strategy, device, teacher=None):
+    def __init__(self, model, task: str, strategy, device, teacher=None, alone: bool = False):
         super().__init__()
         self.model, self.task, self.device = model, task, device
         self.strategy = strategy  # a plain attribute: teachers stay outside DDP's parameters
         self.teacher = teacher    # optional: (model, forward pass) -> loss terms for the current task
+        self.alone = alone        # no term reads the earlier tasks' outputs: skip the groups this task does not read
 
     def forward(self, batch: dict, step: int) -> dict[str, torch.Tensor]:
         model = self.model
-        current = model.forward_pass(batch["image"], upto=self.task)  # later tasks' channels: not needed
+        # later tasks' channels are never needed; earlier ones only when a term reads them
+        current = model.forward_pass(batch["image"], upto=self.task, alone=self.alone)
         terms = dict(TASKS[self.task].loss(current.output, batch, model.layout))
         if self.teacher is not None:
             terms.update(self.teacher(model, current))

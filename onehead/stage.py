@@ -241,7 +241,8 @@ def fit(run: Run, params: Params, build_strategy, start: Start, world, device, w
                        device=device, seed=run.seed)
     strategy.before_stage(model, ctx)
     teacher = build_teacher(task, sp.imagenet_teacher, model, params.model, start.classes)
-    trainer = distributed.wrap(TrainStep(model, task, strategy, device, teacher), world, device)
+    alone = not needs_strategy(earlier, sp)  # no strategy term reads the earlier tasks' outputs
+    trainer = distributed.wrap(TrainStep(model, task, strategy, device, teacher, alone), world, device)
     optimizer, scheduler = make_optimizer(model, task, earlier, sp, tp.weight_decay, sp.epochs * len(loader))
     start.image_size[task] = sp.image_size
     start.learned.append(task)

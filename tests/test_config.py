@@ -34,6 +34,8 @@ def test_default_params_and_tiny_profile_are_valid():
     ("train", "workers", "many", "'train.workers' has an impossible value 'many' ('auto' or a count"),
     ("train", "launcher", "mpirun -n 2", "'train.launcher' has an impossible value"),
     ("model", "neck_kernel", 5, "'model.neck_kernel' has an impossible value 5"),
+    ("model", "head_kernel", {"seg": 3, "det": 3, "cls": 5}, "'model.head_kernel.cls' has an impossible value 5"),
+    ("model", "head_kernel", {"seg": 3, "det": 3}, "'model.head_kernel' has an impossible value"),
     ("model", "neck_channels", {"seg": 8, "det": 8}, "'model.neck_channels' has an impossible value {'seg': 8"),
 ])
 def test_bad_values_are_named(section, key, value, words):

@@ -119,6 +119,56 @@ def test_an_isolated_task_neither_reads_nor_depends_on_earlier_groups(isolated):
         assert torch.allclose(net(x, upto="det"), after[:, :35], atol=1e-5)
 
 
+def test_one_task_isolated_leaves_every_other_groups_initial_weights_alone():
+    """Each group is seeded by its layer, task and the global seed: isolating cls (narrower cls
+    weights) leaves seg's and det's initial weights as they were, and the seed still matters."""
+    def initial(isolated, seed=0):
+        torch.manual_seed(seed)
+        net = build_model(MODEL.model_copy(update={"isolated": isolated}), CLASSES)
+        return {t: net.task_parameters(t) for t in ("seg", "det", "cls")}
+    det_only, det_and_cls, other_seed = initial(["det"]), initial(["det", "cls"]), initial(["det"], seed=1)
+    for task in ("seg", "det"):
+        assert all(torch.equal(a, b) for a, b in zip(det_only[task], det_and_cls[task]))
+    assert [p.shape for p in det_only["cls"]] != [p.shape for p in det_and_cls["cls"]]
+    assert not torch.equal(det_only["seg"][0], other_seed["seg"][0])
+
+
+@pytest.mark.parametrize("isolated", [[], ["det"]], ids=["reads_seg", "isolated"])
+def test_a_pass_for_one_task_alone_skips_only_groups_it_does_not_read(isolated):
+    """`alone=True` leaves out the earlier tasks' groups only when the task is isolated: with seg's
+    weights made NaN, isolated det's outputs come out exactly as in a full pass, and seg's are not
+    computed; a task that reads seg's groups still computes them."""
+    torch.manual_seed(0)
+    net = build_model(MODEL.model_copy(update={"isolated": isolated}), CLASSES).eval()
+    x, det = torch.rand(2, 3, 64, 96), slice(21, 35)
+    with torch.no_grad():
+        full = net(x, upto="det")
+        for p in net.task_parameters("seg"):
+            p.fill_(float("nan"))
+        alone = net(x, upto="det", alone=True)
+    assert net.unread_groups("det") == ({"seg"} if isolated else set())
+    assert torch.equal(alone[:, det], full[:, det]) == bool(isolated)
+    assert torch.equal(alone[:, :21], torch.zeros_like(alone[:, :21])) == bool(isolated)
+
+
+def test_a_1x1_head_group_is_the_3x3_one_with_only_its_centre_taps():
+    """`model.head_kernel: {cls: 1}`: cls's hidden groups are 1×1 (seg's, det's stay 3×3), and the
+    network computes what the all-3×3 network computes when cls's 3×3 kernels are zero but the centre."""
+    torch.manual_seed(0)
+    mixed = build_model(MODEL.model_copy(update={"head_kernel": {"seg": 3, "det": 3, "cls": 1}}), CLASSES).eval()
+    square = build_model(MODEL, CLASSES).eval()
+    assert [mixed.head.conv1.weights[t].shape[-1] for t in ("seg", "det", "cls")] == [3, 3, 1]
+    weights = mixed.state_dict()
+    for name, w in square.state_dict().items():
+        if w.shape != weights[name].shape:  # a cls hidden kernel: its 1×1 weights at the centre tap
+            weights[name] = torch.zeros_like(w)
+            weights[name][:, :, 1:2, 1:2] = mixed.state_dict()[name]
+    square.load_state_dict(weights)
+    x = torch.rand(2, 3, 64, 96)
+    with torch.no_grad():
+        assert torch.allclose(mixed(x), square(x), atol=1e-5)
+
+
 def test_image_context_is_a_part_of_the_output_layer():
     """Only seg's output rows read the context, and the two 1×1 convs of the output layer are one
     1×1 conv over the hidden map and the context vector broadcast to every position."""

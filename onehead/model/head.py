@@ -1,6 +1,7 @@
 """The single head: three layers in one branch, one output tensor for all tasks.
 
-Two 3×3 conv-BN-ReLU layers and a final 1×1 conv whose channels are laid out as
+Two conv-BN-ReLU layers (3×3; a task's group may use 1×1 instead: `model.head_kernel`) and a final 1×1
+conv whose channels are laid out as
 `[seg C_seg | det heatmap C_det | det box 4 | cls C_cls]` (see `ChannelLayout`). Every layer
 is one convolution whose channels are grouped by task (`layers.TaskConv2d`): a task's group
 reads the groups of the tasks learned before it, never those learned after (an isolated task's
@@ -65,15 +66,18 @@ class OneHead(nn.Module):
     CONV_BN = (("conv1", "bn1"), ("conv2", "bn2"))  # conv → its BatchNorm (deploy folds them)
 
     def __init__(self, in_groups: dict[str, int], hidden: dict[str, int], layout: ChannelLayout,
-                 context_width: int = 0, context_for: tuple[str, ...] = (), isolated: tuple[str, ...] = ()):
+                 context_width: int = 0, context_for: tuple[str, ...] = (), isolated: tuple[str, ...] = (),
+                 kernel: dict[str, int] | int = 3):
         super().__init__()
         self.layout = layout
-        self.conv1, self.bn1 = TaskConv2d(in_groups, hidden, 3, isolated=isolated), TaskBatchNorm2d(hidden)
-        self.conv2, self.bn2 = TaskConv2d(hidden, hidden, 3, isolated=isolated), TaskBatchNorm2d(hidden)
-        self.out_conv = TaskConv2d(hidden, layout.widths, 1, bias=True, isolated=isolated)
+        self.conv1 = TaskConv2d(in_groups, hidden, kernel, isolated=isolated, name="head.conv1")
+        self.bn1 = TaskBatchNorm2d(hidden)
+        self.conv2 = TaskConv2d(hidden, hidden, kernel, isolated=isolated, name="head.conv2")
+        self.bn2 = TaskBatchNorm2d(hidden)
+        self.out_conv = TaskConv2d(hidden, layout.widths, 1, bias=True, isolated=isolated, name="head.out_conv")
         # the output layer's columns for the context vector; zero at first, so training starts
         # from the head without context
-        self.out_context = (TaskConv2d(context_width, layout.widths, 1, readers=context_for)
+        self.out_context = (TaskConv2d(context_width, layout.widths, 1, readers=context_for, name="head.out_context")
                             if context_for else None)
         with torch.no_grad():
             self.out_conv.biases["det"].zero_()[: layout.det_classes] = -math.log((1 - HEATMAP_PRIOR) / HEATMAP_PRIOR)
@@ -82,13 +86,14 @@ class OneHead(nn.Module):
             for weight in (self.out_context.weights.values() if self.out_context else ()):
                 weight.zero_()
 
-    def forward(self, x: torch.Tensor, upto: str | None = None, context: torch.Tensor | None = None) -> torch.Tensor:
-        """The output channels of the tasks up to `upto` (all tasks when None); `context`: the
-        B × C × 1 × 1 context vector, needed when some task reads it."""
-        x = F.relu(self.bn1(self.conv1(x, upto), upto))
-        x = F.relu(self.bn2(self.conv2(x, upto), upto))
-        out = self.out_conv(x, upto)
-        return out if self.out_context is None else out + self.out_context(context, upto)
+    def forward(self, x: torch.Tensor, upto: str | None = None, context: torch.Tensor | None = None,
+                skip: frozenset[str] = frozenset()) -> torch.Tensor:
+        """The output channels of the tasks up to `upto` (all tasks when None; those of `skip`: zeros);
+        `context`: the B × C × 1 × 1 context vector, needed when some task reads it."""
+        x = F.relu(self.bn1(self.conv1(x, upto, skip), upto, skip))
+        x = F.relu(self.bn2(self.conv2(x, upto, skip), upto, skip))
+        out = self.out_conv(x, upto, skip)
+        return out if self.out_context is None else out + self.out_context(context, upto, skip)
 
     def output_rows(self, task: str) -> list[nn.Parameter]:
         """The output layer's weights of `task` (only its outputs depend on them)."""

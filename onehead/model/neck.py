@@ -30,16 +30,19 @@ class FPNLayer(nn.Module):
                  isolated: tuple[str, ...] = ()):
         super().__init__()
         readers = readers or (None,) * len(in_channels)
-        self.laterals = nn.ModuleList(TaskConv2d(c, groups, 1, bias=True, readers=r)
-                                      for c, r in zip(in_channels, readers))
-        self.fuse, self.bn = TaskConv2d(groups, groups, kernel, isolated=isolated), TaskBatchNorm2d(groups)
+        self.laterals = nn.ModuleList(TaskConv2d(c, groups, 1, bias=True, readers=r, name=f"neck.lateral{i}")
+                                      for i, (c, r) in enumerate(zip(in_channels, readers)))
+        self.fuse = TaskConv2d(groups, groups, kernel, isolated=isolated, name="neck.fuse")
+        self.bn = TaskBatchNorm2d(groups)
 
-    def forward(self, feats: list[torch.Tensor], upto: str | None = None) -> torch.Tensor:
+    def forward(self, feats: list[torch.Tensor], upto: str | None = None,
+                skip: frozenset[str] = frozenset()) -> torch.Tensor:
+        """The fused stride-8 map of the groups up to `upto` (those of `skip`: zeros)."""
         size = feats[0].shape[-2:]
         by_size: dict[tuple[int, int], torch.Tensor] = {}
         for lateral, f in zip(self.laterals, feats):  # maps of one stride are summed before upsampling
-            y, key = lateral(f, upto), tuple(f.shape[-2:])
+            y, key = lateral(f, upto, skip), tuple(f.shape[-2:])
             by_size[key] = by_size[key] + y if key in by_size else y
         fused = sum(y if key == tuple(size) else F.interpolate(y, size=size, mode="bilinear", align_corners=False)
                     for key, y in by_size.items())
-        return F.relu(self.bn(self.fuse(fused, upto), upto))
+        return F.relu(self.bn(self.fuse(fused, upto, skip), upto, skip))

@@ -15,7 +15,7 @@ from torch import nn
 from ..config import TRAINABLE
 from .backbone import build_backbone
 from .head import ChannelLayout, OneHead
-from .layers import TaskBatchNorm2d, TaskConv2d
+from .layers import TaskBatchNorm2d, TaskConv2d, prefix
 from .neck import FPNLayer
 
 # Input normalisation each backbone was trained with (inputs arrive in [0, 1]).
@@ -40,7 +40,7 @@ class ForwardPass:
 class OneHeadNet(nn.Module):
     def __init__(self, backbone: str, pretrained: bool, conv_head_for: list[str], neck_channels: dict[str, int],
                  neck_kernel: int, head_channels: dict[str, int], layout: ChannelLayout,
-                 context_for: list[str] = (), isolated: list[str] = ()):
+                 context_for: list[str] = (), isolated: list[str] = (), head_kernel: dict[str, int] | int = 3):
         super().__init__()
         self.backbone = build_backbone(backbone, pretrained, conv_head=bool(conv_head_for))
         readers = None
@@ -49,8 +49,8 @@ class OneHeadNet(nn.Module):
             readers = (None, None, last_block, tuple(conv_head_for))
         self.neck = FPNLayer(self.backbone.out_channels, neck_channels, readers, neck_kernel, tuple(isolated))
         self.head = OneHead(neck_channels, head_channels, layout,
-                            self.backbone.out_channels[CONTEXT_MAP], tuple(context_for), tuple(isolated))
-        self.layout = layout
+                            self.backbone.out_channels[CONTEXT_MAP], tuple(context_for), tuple(isolated), head_kernel)
+        self.layout, self.isolated = layout, tuple(isolated)
         mean, std = NORMALISATION[backbone]
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
@@ -67,22 +67,32 @@ class OneHeadNet(nn.Module):
         return self.neck(backbone_feats if backbone_feats is not None else self.backbone_features(images), upto)
 
     def forward(self, images: torch.Tensor, backbone_feats: list[torch.Tensor] | None = None,
-                upto: str | None = None) -> torch.Tensor:
+                upto: str | None = None, alone: bool = False) -> torch.Tensor:
         """One tensor B × C × H/8 × W/8 carrying every task's outputs (`layout.total` channels), or
-        only those of the tasks up to `upto` (the first channels: the layout is in task order)."""
-        return self.features_and_output(images, backbone_feats, upto)[1]
+        only those of the tasks up to `upto` (the first channels: the layout is in task order).
+        `alone`: only `upto`'s outputs are wanted; the groups it does not read are not computed, and
+        the earlier tasks' channels are then not their outputs."""
+        return self.features_and_output(images, backbone_feats, upto, alone)[1]
 
     def features_and_output(self, images: torch.Tensor, backbone_feats: list[torch.Tensor] | None = None,
-                            upto: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                            upto: str | None = None, alone: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """The neck output and the head output of one pass."""
         feats = backbone_feats if backbone_feats is not None else self.backbone_features(images)
-        neck = self.neck(feats, upto)
+        skip = self.unread_groups(upto) if alone else frozenset()
+        neck = self.neck(feats, upto, skip)
         context = F.adaptive_avg_pool2d(feats[CONTEXT_MAP], 1) if self.head.out_context is not None else None
-        return neck, self.head(neck, upto, context)
+        return neck, self.head(neck, upto, context, skip)
 
-    def forward_pass(self, images: torch.Tensor, upto: str | None = None) -> ForwardPass:
+    def unread_groups(self, task: str | None) -> frozenset[str]:
+        """The earlier tasks whose channel groups `task`'s outputs never read: all of them when `task`
+        is isolated, none otherwise."""
+        if task is None or task not in self.isolated:
+            return frozenset()
+        return frozenset(prefix(self.layout.widths, task)[:-1])
+
+    def forward_pass(self, images: torch.Tensor, upto: str | None = None, alone: bool = False) -> ForwardPass:
         feats = self.backbone_features(images)
-        output = self(images, backbone_feats=feats, upto=upto)
+        output = self(images, backbone_feats=feats, upto=upto, alone=alone)
         return ForwardPass(images, output, feats if self.backbone_frozen() else None)
 
     def backbone_frozen(self) -> bool:
@@ -135,7 +145,7 @@ def build_model(model_params, classes: dict[str, list[str]]) -> OneHeadNet:
     layout = ChannelLayout(len(classes["det"]), len(classes["seg"]), len(classes["cls"]))
     model = OneHeadNet(model_params.backbone, model_params.pretrained, model_params.conv_head_for,
                        model_params.neck_channels, model_params.neck_kernel, model_params.head_channels, layout,
-                       model_params.context_for, model_params.isolated)
+                       model_params.context_for, model_params.isolated, model_params.head_kernel)
     return to_channels_last(model)
 
 

@@ -128,7 +128,7 @@ def model_section(params: Params, arch_png) -> str:
 `{m.backbone}` backbone (ImageNet weights; stride 32 through {c5}) → one FPN layer (1×1 laterals
 of strides 8/16/32 summed at stride 8, one {m.neck_kernel}×{m.neck_kernel} conv-BN-ReLU;
 channels {groups(m.neck_channels)})
-→ **one head of 3 layers** (3×3 conv-BN-ReLU ×2, channels {groups(m.head_channels)}, then one 1×1
+→ **one head of 3 layers** ({figures.hidden_kernels(m.head_kernel)} conv-BN-ReLU ×2, channels {groups(m.head_channels)}, then one 1×1
 conv{context}) whose single output tensor carries `[seg 21 | det heatmap | det box 4 | cls]` channels at stride 8.
 
 Every neck and head layer is **one convolution over the whole previous tensor**, with its channels

@@ -14,6 +14,14 @@ from ..catalog import METRIC_LABEL, METRICS, STAGE_INFO, STAGE_ORDER, task_of_me
 from .draw import save_png  # noqa: E402
 
 
+def hidden_kernels(kernels: dict[str, int]) -> str:
+    """The head's hidden kernel size, e.g. '3×3', or '3×3 (cls 1×1)' when some task's groups differ."""
+    sizes = list(kernels.values())
+    common = max(set(sizes), key=sizes.count)
+    others = [f"{t} {k}×{k}" for t, k in kernels.items() if k != common]
+    return f"{common}×{common}" + (f" ({', '.join(others)})" if others else "")
+
+
 def read_tsv(path: Path) -> list[dict[str, float]]:
     with open(path) as fh:
         return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(fh, delimiter="\t")]
@@ -90,7 +98,7 @@ def architecture_diagram(params, layout, counts: dict, out: Path) -> Path:
         (4.3, f"neck: 1 FPN layer\n1×1 laterals → s8\n{params.neck_kernel}×{params.neck_kernel} conv-BN-ReLU\n"
               f"{channel_groups(params.neck_channels)}\n"
               f"{counts['neck'] / 1e6:.2f} M", "#d9ead3"),
-        (6.4, f"head (3 layers)\n3×3 conv-BN-ReLU ×2\n{channel_groups(params.head_channels)}\n1×1 conv → {layout.total} ch\n"
+        (6.4, f"head (3 layers)\n{hidden_kernels(params.head_kernel)}\nconv-BN-ReLU ×2\n{channel_groups(params.head_channels)}\n1×1 conv → {layout.total} ch\n"
               f"{context_line(params.context_for)}"
               f"{counts['head'] / 1e6:.2f} M", "#fce5cd"),
     ]
