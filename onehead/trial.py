@@ -9,7 +9,7 @@ checkpoint of another trial (`--start s1_f0`) or of a file (`--start models/stag
 The overrides may change the network of tasks the start checkpoint has not learnt yet (say
 `model.head_kernel={seg: 3, det: 3, cls: 1}` for a stage-3 trial): their channel groups are built
 afresh from the trial's seed, exactly as the pipeline would have built them, since the earlier stages
-never touched them; a change to a learnt task's part is refused (`adapt_start`).
+never touched them; a change to a learnt task's part is refused (`adapted_start`).
 With `--fold K` it trains on fold K of the training sets (`onehead.data.folds`, made once under
 `trials/folds/`) and is scored on the held-out quarter, then also on the real val split.
 
