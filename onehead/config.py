@@ -41,12 +41,15 @@ Workers = Annotated[int | str, _check(lambda v: v == "auto" or (isinstance(v, in
                                       "'auto' or a count ≥ 0")]
 Launcher = Annotated[str, _check(lambda v: v.split()[:1] in (["python"], ["torchrun"]),
                                  "'python' or a torchrun command, e.g. 'torchrun --nproc_per_node 2'")]
-TaskChannels = Annotated[dict[str, Annotated[int, Field(gt=0)]],
-                         _check(lambda v: set(v) == set(TASK_ORDER), f"one channel count per task: {', '.join(TASK_ORDER)}"),
-                         AfterValidator(lambda v: {t: v[t] for t in TASK_ORDER})]
-TaskKernels = Annotated[dict[str, Literal[1, 3]],
-                        _check(lambda v: set(v) == set(TASK_ORDER), f"one kernel size per task: {', '.join(TASK_ORDER)}"),
-                        AfterValidator(lambda v: {t: v[t] for t in TASK_ORDER})]
+def per_task(value_type, what: str):
+    """A dict with one `value_type` per task (`what` names it), returned in task order."""
+    return Annotated[dict[str, value_type],
+                     _check(lambda v: set(v) == set(TASK_ORDER), f"one {what} per task: {', '.join(TASK_ORDER)}"),
+                     AfterValidator(lambda v: {t: v[t] for t in TASK_ORDER})]
+
+
+TaskChannels = per_task(Annotated[int, Field(gt=0)], "channel count")
+TaskKernels = per_task(Literal[1, 3], "kernel size")
 TaskList = Annotated[list[Literal[TASK_ORDER]], _check(lambda v: len(set(v)) == len(v), "each task once")]
 StrategyNames = Annotated[list[Literal[STRATEGY_NAMES]], _check(len, "a non-empty list of " + ", ".join(STRATEGY_NAMES))]
 

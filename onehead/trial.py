@@ -169,7 +169,7 @@ def adapted_start(source: Path, model_params: dict, seed: int):
     changed = sorted(k for k in kept if k not in fresh or k not in ckpt.model or fresh[k].shape != ckpt.model[k].shape)
     if changed:
         raise ConfigError(f"--start {source}: the trial's model params change the network of tasks the "
-                          f"checkpoint has learnt ({', '.join(changed[:3])}…); only the groups of "
+                          f"checkpoint has learnt ({', '.join(changed[:3])}{', …' if len(changed) > 3 else ''}); only the groups of "
                           f"{', '.join(unlearnt) or 'no task'} (not learnt yet) may differ")
     model.load_state_dict({k: fresh[k] if k not in kept else ckpt.model[k] for k in fresh})
     fields = {**ckpt.model_dump(exclude={"format", "model", "memory"}), "memory": ckpt.memory,

@@ -12,7 +12,8 @@ neither uses nor depends on what the earlier tasks computed, so those can be tun
 that needs only its outputs may skip the other groups (`skip`).
 
 Each group is initialised from its own seed (the global seed, the layer's name and the task), so the
-width or isolation of one task's groups never changes another task's initial weights.
+width, kernel or isolation of a later task's groups never changes an earlier task's initial weights
+(a later task that reads an earlier group sees its width, nothing else).
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ def prefix(groups: dict[str, int], upto: str | None) -> list[str]:
 
 
 def memory_format(x: torch.Tensor) -> torch.memory_format:
+    """The memory format `x` is stored in (channels_last or the default), for tensors made to match it."""
     return torch.channels_last if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) \
         else torch.contiguous_format
 
@@ -57,7 +59,7 @@ class TaskConv2d(nn.Module):
                  bias: bool = False, readers: tuple[str, ...] | None = None, isolated: tuple[str, ...] = (),
                  name: str = ""):
         super().__init__()
-        self.in_groups, self.out_groups, self.kernel = in_groups, dict(out_groups), kernel
+        self.in_groups, self.out_groups = in_groups, dict(out_groups)
         self.isolated = tuple(isolated) if isinstance(in_groups, dict) else ()
         self.weights = nn.ParameterDict()
         self.biases = nn.ParameterDict() if bias else None
