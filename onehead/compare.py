@@ -17,7 +17,7 @@ import subprocess
 from pathlib import Path
 
 from .catalog import METRIC_LABEL, METRICS, STAGE_INFO, STAGE_ORDER, task_of_metric
-from .config import ISOLATED
+from .config import PRESERVING
 from .report import markdown
 
 # the last stage's task has its baseline read after that stage: its drop is 0 by construction
@@ -65,7 +65,7 @@ def trainable_of(params: dict) -> str:
 
 def strategy_of(params: dict) -> str:
     """The strategies that ran: none when every later stage trains only what no earlier task reads."""
-    if all(t in ISOLATED for t in _later_trainables(params)):
+    if all(t in PRESERVING for t in _later_trainables(params)):
         return "none needed"
     return "+".join(params.get("strategy", {}).get("names", ["?"]))
 

@@ -20,7 +20,7 @@ from .errors import ConfigError
 
 STRATEGY_NAMES = ("naive", "ewc", "lwf", "replay", "kd")
 TRAINABLE = ("all", "neck_head", "head", "own", "own_backbone", "task_slice")
-ISOLATED = ("own", "task_slice")  # trainable sets that cannot change an earlier task's outputs
+PRESERVING = ("own", "task_slice")  # trainable sets that cannot change an earlier task's outputs
 
 
 def _check(ok, hint: str):
@@ -125,9 +125,9 @@ class StageParams(Section):
     imagenet_teacher: NonNegative = 0.0   # classification: distil the pretrained ImageNet classifier (weight)
 
     @property
-    def isolated(self) -> bool:
+    def preserves_earlier_outputs(self) -> bool:
         """Only this task's own channel groups or rows train: no earlier task's outputs can change."""
-        return self.trainable in ISOLATED
+        return self.trainable in PRESERVING
 
 
 class ReferenceSettings(Section):

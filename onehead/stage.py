@@ -88,8 +88,8 @@ def load_start(run: Run, params: Params, models_dir) -> Start:
 
 def needs_strategy(learned: list[str], sp: StageParams) -> bool:
     """Earlier tasks need protecting: there are some, and what trains can change their outputs
-    (an isolated stage trains only this task's channel groups or rows: plain training)."""
-    return bool(learned) and not sp.isolated
+    (a stage that trains only this task's channel groups or rows needs none: plain training)."""
+    return bool(learned) and not sp.preserves_earlier_outputs
 
 
 def make_optimizer(model, task: str, old_tasks: list[str], sp, weight_decay: float, total_steps: int):

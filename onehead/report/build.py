@@ -99,7 +99,7 @@ ISOLATION_NOTE = {
 
 def strategy_notes(params: Params) -> str:
     later = STAGE_ORDER[1:]
-    protected = [s for s in later if not params.stage(s).isolated]
+    protected = [s for s in later if not params.stage(s).preserves_earlier_outputs]
     notes = [f"**{s} {ISOLATION_NOTE[params.stage(s).trainable]}**, so the earlier tasks' outputs are bit-identical "
              "before and after it (their drop in that stage is 0 by construction, not a measurement of "
              "forgetting) and no strategy runs in it: parameter isolation (as PackNet or Progressive Networks)."
