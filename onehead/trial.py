@@ -22,6 +22,7 @@ The pipeline's outputs are left alone: nothing here is a DVC stage.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import shutil
 import time
@@ -66,11 +67,14 @@ def fold_root(data_root: Path, fold: int, trials: Path) -> Path:
     """Fold `fold` of `data_root`'s training sets as a data folder (made on first use)."""
     from .data.folds import make_fold
     root = trials / "folds" / f"f{fold}"
-    if not (root / "classes.json").is_file():
-        if root.exists():  # an interrupted earlier attempt
-            shutil.rmtree(root)
-        make_fold(data_root, root, fold)
-        shutil.copyfile(data_root / "classes.json", root / "classes.json")
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with open(root.parent / f".f{fold}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # trials started together: one makes the fold, the others wait for it
+        if not (root / "classes.json").is_file():
+            if root.exists():  # an interrupted earlier attempt
+                shutil.rmtree(root)
+            make_fold(data_root, root, fold)
+            shutil.copyfile(data_root / "classes.json", root / "classes.json")
     return root
 
 

@@ -1,5 +1,6 @@
 """`python -m onehead.trial`: one stage outside the pipeline, on a fold, from another trial's checkpoint."""
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
@@ -9,7 +10,7 @@ from conftest import run_main
 from onehead.checkpoint import load_checkpoint
 from onehead.errors import ConfigError
 from onehead.model.net import build_model
-from onehead.trial import apply_overrides, group_owner, make_trial_dir
+from onehead.trial import apply_overrides, fold_root, group_owner, make_trial_dir
 from onehead.trial import main as trial_main
 
 TINY = ["stage1_seg.epochs=1", "stage1_seg.image_size=64", "stage1_seg.batch_size=2", "stage2_det.epochs=1",
@@ -83,3 +84,13 @@ def test_a_start_checkpoint_takes_new_groups_for_tasks_it_has_not_learnt(workdir
     with pytest.raises(ConfigError, match="network of tasks the checkpoint has learnt.*only the groups of det, cls"):
         make_trial_dir(workdir / "trials" / "narrow", params, ("stage1_seg", s1))
     assert not (workdir / "trials" / "narrow").exists()
+
+
+def test_trials_started_together_make_their_fold_once(workdir):
+    """Two trials of one fold starting at the same moment: one writes the fold, the other waits and
+    uses it (before the lock, the second failed renaming its copy onto the first's)."""
+    with ThreadPoolExecutor(2) as pool:
+        roots = list(pool.map(lambda _: fold_root(workdir / "data", 2, workdir / "trials"), range(2)))
+    assert roots[0] == roots[1] == workdir / "trials" / "folds" / "f2"
+    assert (roots[0] / "classes.json").is_file() and (roots[0] / "MANIFEST.sha256").is_file()
+    assert [p.name for p in (workdir / "trials" / "folds").iterdir() if not p.name.startswith(".f2.lock")] == ["f2"]
