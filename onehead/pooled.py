@@ -1,4 +1,4 @@
-"""Pooled segmentation scores of fold trials: one confusion matrix over all their held-out images.
+"""Pooled scores of fold trials: one score over all their held-out images.
 
     python -m onehead.pooled TRIAL ... [--vs TRIAL ...] [--trials trials] [--data data]
 
@@ -7,11 +7,15 @@ trials of one setting (`python -m onehead.trial NAME stage1_seg --fold K`, K = 0
 training image once, so their confusion matrices, summed, score the setting on all 240 training
 images at once; the same four models on val give a second pooled score. `--vs` pools a second
 setting's trials the same way and lists the classes whose IoU moved most between the two.
-Each trial is scored with the segmentation of its own checkpoint (the last stage it trained).
+Detection trials (stage 2) are pooled alike: every trial's boxes on its held-out quarter go into one
+COCOeval (AP, AP@0.5), and the val images each model scored count as images of their own.
+Each trial is scored on the task of its own checkpoint's last stage.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +27,7 @@ import yaml
 from .cli import user_errors
 from .errors import ConfigError
 from .metrics import miou_from_confusion
+from .metrics import coco_map
 from .runtime import progress
 
 SHOWN_CLASSES = 6  # classes listed with --vs: those whose held-out IoU moved most
@@ -30,10 +35,12 @@ SHOWN_CLASSES = 6  # classes listed with --vs: those whose held-out IoU moved mo
 
 @dataclass
 class PooledScore:
-    """Summed confusion matrices of a group of trials: on their held-out quarters and on val."""
+    """A group of trials pooled on their held-out quarters and on val: segmentation's summed confusion
+    matrices, or detection's (ground truth, image ids, boxes) of each trial and data root."""
     trials: list[str]
-    held_out: np.ndarray
-    val: np.ndarray
+    task: str
+    held_out: np.ndarray | list[tuple]
+    val: np.ndarray | list[tuple]
 
 
 def trial_records(trials: Path) -> list[dict]:
@@ -51,8 +58,9 @@ def trial_records(trials: Path) -> list[dict]:
     return records
 
 
-def trial_checkpoint(trials: Path, name: str, records: list[dict]) -> tuple[Path, Path]:
-    """The checkpoint fold trial `name` trained and the data folder of its fold (`records`: `trial_records`)."""
+def trial_checkpoint(trials: Path, name: str, records: list[dict]) -> tuple[Path, Path, int]:
+    """The checkpoint fold trial `name` trained, the data folder of its fold and its boxes per image
+    (`records`: `trial_records`)."""
     record = next((r for r in reversed(records) if r.get("name") == name), None)
     if record is None:
         raise ConfigError(f"trial {name!r}: not in {trials / 'results.jsonl'}")
@@ -60,49 +68,90 @@ def trial_checkpoint(trials: Path, name: str, records: list[dict]) -> tuple[Path
         raise ConfigError(f"trial {name!r} trained on the whole training set: pooling needs fold trials (--fold K)")
     checkpoint = trials / name / "models" / f"{record['stage']}.pt"
     params = yaml.safe_load((trials / name / "params.yaml").read_text())
-    return checkpoint, Path(params["data"]["root"])
+    return checkpoint, Path(params["data"]["root"]), params["train"]["det_max_per_image"]
 
 
 @torch.no_grad()
-def seg_confusions(name: str, checkpoint: Path, data_roots: list[Path], device=torch.device("cpu")) -> list[np.ndarray]:
-    """Trial `name`'s segmentation confusion matrix on each data root's val split, computed as every
-    stage scores segmentation (`seg.confusion`, in the same batches); the checkpoint is loaded once."""
+def trial_parts(name: str, checkpoint: Path, data_roots: list[Path], max_det: int,
+                device=torch.device("cpu")) -> tuple[str, list]:
+    """The task trial `name` learnt last and, for each data root's val split, what pooling needs of it:
+    segmentation's confusion matrix (`seg.confusion`) or detection's (COCO ground truth, image ids,
+    boxes), computed as the stages score them; the checkpoint is loaded once."""
     from .checkpoint import load_checkpoint, model_from_checkpoint
     from .data.datasets import build_dataset
     from .data.transforms import eval_transform
     from .engine import eval_loader
-    from .tasks import seg
+    from .tasks import det, seg
     ckpt = load_checkpoint(checkpoint)
-    if "seg" not in ckpt.learned:
-        raise ConfigError(f"{checkpoint}: has not learnt segmentation (learned: {', '.join(ckpt.learned)})")
+    task = ckpt.learned[-1]
+    if task not in ("seg", "det"):
+        raise ConfigError(f"{checkpoint}: pooling scores segmentation and detection trials, not {task}")
     model = model_from_checkpoint(ckpt, checkpoint).eval().to(device)
-    confusions = []
+    parts = []
     for root in data_roots:
-        dataset = build_dataset("seg", root, "val", eval_transform("seg", ckpt.image_size["seg"]))
-        confusions.append(seg.confusion(model, eval_loader(dataset, f"eval {name}"), dataset, device))
-    return confusions
+        dataset = build_dataset(task, root, "val", eval_transform(task, ckpt.image_size[task]))
+        loader = eval_loader(dataset, f"eval {name}")
+        parts.append(seg.confusion(model, loader, dataset, device) if task == "seg" else
+                     (dataset.coco, dataset.image_ids, det.detections(model, loader, dataset, device, max_det)))
+    return task, parts
 
 
 def pool(names: list[str], trials: Path, val_root: Path) -> PooledScore:
-    """Sum each trial's confusion on its held-out quarter and on `val_root`'s val split."""
-    held_out, val, records = 0, 0, trial_records(trials)
+    """Each trial scored on its held-out quarter and on `val_root`'s val split, pooled per split."""
+    held_out, val, tasks, records = [], [], set(), trial_records(trials)
     for name in progress(names, "scoring trials"):
-        checkpoint, fold_root = trial_checkpoint(trials, name, records)
-        on_fold, on_val = seg_confusions(name, checkpoint, [fold_root, val_root])
-        held_out, val = held_out + on_fold, val + on_val
-    return PooledScore(names, held_out, val)
+        checkpoint, fold_root, max_det = trial_checkpoint(trials, name, records)
+        task, (on_fold, on_val) = trial_parts(name, checkpoint, [fold_root, val_root], max_det)
+        held_out, val, tasks = held_out + [on_fold], val + [on_val], tasks | {task}
+    if len(tasks) > 1:
+        raise ConfigError(f"trials {', '.join(names)}: pooled trials must have learnt the same last task")
+    task = tasks.pop()
+    if task == "seg":
+        return PooledScore(names, task, sum(held_out), sum(val))
+    return PooledScore(names, task, held_out, val)
+
+
+def merged_coco(parts: list[tuple]):
+    """One COCO ground truth and one list of boxes from (ground truth, image ids, boxes) parts. Each
+    part's images get ids of their own, so two models' boxes on the same val image are two images."""
+    from pycocotools.coco import COCO
+    images, annotations, boxes = [], [], []
+    for coco, image_ids, results in parts:
+        new_id = {old: len(images) + n + 1 for n, old in enumerate(image_ids)}
+        images += [{**coco.imgs[old], "id": new_id[old]} for old in image_ids]
+        annotations += [{**a, "id": len(annotations) + n + 1, "image_id": new_id[a["image_id"]]}
+                        for n, a in enumerate(a for old in image_ids for a in coco.imgToAnns[old])]
+        boxes += [{**b, "image_id": new_id[b["image_id"]]} for b in results]
+    merged = COCO()
+    merged.dataset = {"images": images, "annotations": annotations, "categories": list(parts[0][0].cats.values())}
+    with contextlib.redirect_stdout(io.StringIO()):
+        merged.createIndex()
+    return merged, boxes
+
+
+def pooled_scores(pooled: np.ndarray | list[tuple]) -> dict:
+    """Segmentation: mIoU and per-class IoU of a summed confusion; detection: COCOeval AP and AP@0.5."""
+    if isinstance(pooled, np.ndarray):
+        miou, per_class = miou_from_confusion(pooled)
+        return {"miou": miou, "per_class": per_class}
+    merged, boxes = merged_coco(pooled)
+    return coco_map(merged, boxes, sorted(merged.imgs))
 
 
 def summary(scores: list[PooledScore], class_names: list[str]) -> str:
-    """A table of pooled mIoUs, and with two groups the classes whose held-out IoU moved most."""
-    held = [miou_from_confusion(s.held_out) for s in scores]  # (mIoU, per-class IoU) of each group
-    val = [miou_from_confusion(s.val) for s in scores]
+    """A table of pooled scores; for two segmentation groups also the classes whose held-out IoU moved most."""
+    held = [pooled_scores(s.held_out) for s in scores]
+    val = [pooled_scores(s.val) for s in scores]
+    if scores[0].task == "det":
+        lines = ["| trials | pooled held-out AP / AP@0.5 | pooled val AP / AP@0.5 |", "|---|---|---|"]
+        lines += [f"| {', '.join(s.trials)} | {h['map']:.4f} / {h['map50']:.4f} | {v['map']:.4f} / {v['map50']:.4f} |"
+                  for s, h, v in zip(scores, held, val)]
+        return "\n".join(lines)
     lines = ["| trials | pooled held-out mIoU | pooled val mIoU |", "|---|---|---|"]
-    for s, (held_miou, _), (val_miou, _) in zip(scores, held, val):
-        lines.append(f"| {', '.join(s.trials)} | {held_miou:.4f} | {val_miou:.4f} |")
+    lines += [f"| {', '.join(s.trials)} | {h['miou']:.4f} | {v['miou']:.4f} |" for s, h, v in zip(scores, held, val)]
     if len(scores) == 2:
-        (_, a_held), (_, b_held) = held
-        (_, a_val), (_, b_val) = val
+        a_held, b_held = (h["per_class"] for h in held)
+        a_val, b_val = (v["per_class"] for v in val)
         scored = ~(np.isnan(a_held) & np.isnan(b_held))  # a class neither group's held-out images have or predict: no row
         change = np.abs(np.nan_to_num(b_held) - np.nan_to_num(a_held))
         moved = [c for c in np.argsort(-change, kind="stable") if scored[c]][:SHOWN_CLASSES]
@@ -123,6 +172,8 @@ def main(argv=None) -> None:
         val_root = args.data or Path(yaml.safe_load(Path("params.yaml").read_text())["data"]["root"])
         groups = [args.names] + ([args.vs] if args.vs else [])
         scores = [pool(names, args.trials, val_root) for names in groups]
+        if len({s.task for s in scores}) > 1:
+            raise ConfigError("--vs: both groups must be trials of the same task")
         names = json.loads((val_root / "classes.json").read_text())["seg"]
         print(summary(scores, names))
 

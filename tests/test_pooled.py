@@ -1,10 +1,12 @@
-"""`python -m onehead.pooled`: one confusion matrix over the held-out quarters of four fold trials."""
+"""`python -m onehead.pooled`: one score over the held-out quarters of fold trials (segmentation's
+confusion matrices summed, detection's boxes in one COCOeval)."""
 import numpy as np
+import pytest
 
 from conftest import run_main
 from onehead.metrics import miou_from_confusion
 from onehead.pooled import main as pooled_main
-from onehead.pooled import pool, trial_records
+from onehead.pooled import merged_coco, pool, pooled_scores, trial_records
 from onehead.trial import main as trial_main
 
 TINY = ["stage1_seg.epochs=1", "stage1_seg.image_size=64", "stage1_seg.batch_size=2"]
@@ -45,3 +47,55 @@ def test_trials_that_cannot_be_pooled_are_clear_errors(workdir, capsys):
         f.write("{not json\n")
     code, _, err = run_main(capsys, pooled_main, ["whole"])
     assert code == 2 and "results.jsonl, line 2: not JSON" in err
+
+
+DET_TINY = [*TINY, "stage2_det.epochs=1", "stage2_det.image_size=64", "stage2_det.batch_size=2"]
+
+
+def test_detection_trials_pool_into_one_cocoeval(workdir, capsys):
+    code, _, err = run_main(capsys, trial_main, ["s1", "stage1_seg", "--threads", 1, *DET_TINY])
+    assert code == 0, err
+    for k in (0, 1):
+        code, _, err = run_main(capsys, trial_main, [f"d{k}", "stage2_det", "--start", "s1", "--fold", k,
+                                                     "--threads", 1, *DET_TINY])
+        assert code == 0, err
+    records = {r["name"]: r for r in trial_records(workdir / "trials")}
+    # one trial pooled alone scores what the trial recorded on its held-out quarter and on val
+    alone = pool(["d1"], workdir / "trials", workdir / "data")
+    assert alone.task == "det"
+    assert pooled_scores(alone.held_out) == pytest.approx(records["d1"]["metrics"]["det"])
+    assert pooled_scores(alone.val) == pytest.approx(records["d1"]["val"]["det"])
+    # the same model twice: its val images count twice, each copy with its own boxes
+    twice = pool(["d1", "d1"], workdir / "trials", workdir / "data")
+    merged, boxes = merged_coco(twice.val)
+    assert len(merged.imgs) == 2 * len(alone.val[0][1]) and len(boxes) == 2 * len(alone.val[0][2])
+
+    code, out, err = run_main(capsys, pooled_main, ["d0", "--vs", "d1"])
+    assert code == 0, err
+    assert "| d0 | " in out and "pooled held-out AP / AP@0.5" in out
+    code, _, err = run_main(capsys, pooled_main, ["d0", "--vs", "s1"])
+    assert code == 2 and "pooling needs fold trials" in err
+
+
+def one_image_coco(box: list[float]):
+    """A COCO ground truth of one image (id 7) holding one object at `box` (x, y, w, h)."""
+    from pycocotools.coco import COCO
+    coco = COCO()
+    coco.dataset = {"images": [{"id": 7, "width": 100, "height": 100}], "categories": [{"id": 1, "name": "cat"}],
+                    "annotations": [{"id": 1, "image_id": 7, "category_id": 1, "bbox": box, "iscrowd": 0,
+                                     "area": box[2] * box[3]}]}
+    coco.createIndex()
+    return coco
+
+
+def test_merged_images_keep_their_own_objects_and_boxes():
+    """Two models on the same image: one finds the object, the other nothing. Pooled, they are two
+    images with one object each, one found: recall 1/2 at precision 1, AP 51/101 (COCO's 101 recall
+    points up to 0.5). Had the copies shared an image, the miss would not count."""
+    found = {"image_id": 7, "category_id": 1, "bbox": [10, 10, 30, 30], "score": 0.9}
+    parts = [(one_image_coco([10, 10, 30, 30]), [7], [found]), (one_image_coco([10, 10, 30, 30]), [7], [])]
+    merged, boxes = merged_coco(parts)
+    assert sorted(merged.imgs) == [1, 2] and len(merged.anns) == 2 and len(set(merged.anns)) == 2
+    assert [b["image_id"] for b in boxes] == [1]
+    assert pooled_scores(parts) == pytest.approx({"map": 51 / 101, "map50": 51 / 101})
+    assert pooled_scores(parts[:1]) == pytest.approx({"map": 1.0, "map50": 1.0})

@@ -156,7 +156,8 @@ def to_coco_results(dets: dict, image_id: int, category_ids: list[int]) -> list[
 
 
 @torch.no_grad()
-def evaluate(model, loader, dataset, device, max_det: int = 100) -> dict[str, float]:
+def detections(model, loader, dataset, device, max_det: int = 100) -> list[dict]:
+    """The model's boxes on every image of `loader`, in COCO result format (original image coordinates)."""
     results = []
     for batch in loader:
         images = batch["image"].to(device)
@@ -165,4 +166,8 @@ def evaluate(model, loader, dataset, device, max_det: int = 100) -> dict[str, fl
         for d, index in zip(dets, batch["index"]):
             results += to_coco_results({k: v.cpu() for k, v in d.items()}, dataset.image_ids[index],
                                        dataset.category_ids)
-    return coco_map(dataset.coco, results, dataset.image_ids)
+    return results
+
+
+def evaluate(model, loader, dataset, device, max_det: int = 100) -> dict[str, float]:
+    return coco_map(dataset.coco, detections(model, loader, dataset, device, max_det), dataset.image_ids)
