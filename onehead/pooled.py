@@ -1,6 +1,6 @@
 """Pooled scores of fold trials: one score over all their held-out images.
 
-    python -m onehead.pooled TRIAL ... [--vs TRIAL ...] [--trials trials] [--data data]
+    python -m onehead.pooled TRIAL ... [--vs TRIAL ...] [--task seg|det] [--trials trials] [--data data]
 
 One object moves a 60-image mIoU by several points, about the size of a good lever. The four fold
 trials of one setting (`python -m onehead.trial NAME stage1_seg --fold K`, K = 0..3) hold out every
@@ -9,7 +9,7 @@ images at once; the same four models on val give a second pooled score. `--vs` p
 setting's trials the same way and lists the classes whose IoU moved most between the two.
 Detection trials (stage 2) are pooled alike: every trial's boxes on its held-out quarter go into one
 COCOeval (AP, AP@0.5), and the val images each model scored count as images of their own.
-Each trial is scored on the task of its own checkpoint's last stage.
+Each trial is scored on the task its checkpoint learnt last, or on `--task seg|det`.
 """
 from __future__ import annotations
 
@@ -72,9 +72,10 @@ def trial_checkpoint(trials: Path, name: str, records: list[dict]) -> tuple[Path
 
 
 @torch.no_grad()
-def trial_parts(name: str, checkpoint: Path, data_roots: list[Path], max_det: int,
+def trial_parts(name: str, checkpoint: Path, data_roots: list[Path], max_det: int, task: str | None = None,
                 device=torch.device("cpu")) -> tuple[str, list]:
-    """The task trial `name` learnt last and, for each data root's val split, what pooling needs of it:
+    """The task scored (`task`, default the one trial `name` learnt last) and, for each data root's val
+    split, what pooling needs of it:
     segmentation's confusion matrix (`seg.confusion`) or detection's (COCO ground truth, image ids,
     boxes), computed as the stages score them; the checkpoint is loaded once."""
     from .checkpoint import load_checkpoint, model_from_checkpoint
@@ -83,9 +84,11 @@ def trial_parts(name: str, checkpoint: Path, data_roots: list[Path], max_det: in
     from .engine import eval_loader
     from .tasks import det, seg
     ckpt = load_checkpoint(checkpoint)
-    task = ckpt.learned[-1]
+    task = task or ckpt.learned[-1]
     if task not in ("seg", "det"):
-        raise ConfigError(f"{checkpoint}: pooling scores segmentation and detection trials, not {task}")
+        raise ConfigError(f"{checkpoint}: pooling scores segmentation or detection (--task), not {task}")
+    if task not in ckpt.learned:
+        raise ConfigError(f"{checkpoint}: has not learnt {task} (learned: {', '.join(ckpt.learned)})")
     model = model_from_checkpoint(ckpt, checkpoint).eval().to(device)
     parts = []
     for root in data_roots:
@@ -96,15 +99,16 @@ def trial_parts(name: str, checkpoint: Path, data_roots: list[Path], max_det: in
     return task, parts
 
 
-def pool(names: list[str], trials: Path, val_root: Path) -> PooledScore:
-    """Each trial scored on its held-out quarter and on `val_root`'s val split, pooled per split."""
+def pool(names: list[str], trials: Path, val_root: Path, task: str | None = None) -> PooledScore:
+    """Each trial scored on its held-out quarter and on `val_root`'s val split, pooled per split
+    (`task`: as `trial_parts`)."""
     held_out, val, tasks, records = [], [], set(), trial_records(trials)
     for name in progress(names, "scoring trials"):
         checkpoint, fold_root, max_det = trial_checkpoint(trials, name, records)
-        task, (on_fold, on_val) = trial_parts(name, checkpoint, [fold_root, val_root], max_det)
+        task, (on_fold, on_val) = trial_parts(name, checkpoint, [fold_root, val_root], max_det, task)
         held_out, val, tasks = held_out + [on_fold], val + [on_val], tasks | {task}
     if len(tasks) > 1:
-        raise ConfigError(f"trials {', '.join(names)}: pooled trials must have learnt the same last task")
+        raise ConfigError(f"trials {', '.join(names)}: learnt different last tasks; choose one with --task")
     task = tasks.pop()
     if task == "seg":
         return PooledScore(names, task, sum(held_out), sum(val))
@@ -166,12 +170,14 @@ def main(argv=None) -> None:
     parser.add_argument("names", nargs="+", metavar="TRIAL", help="fold trials of one setting")
     parser.add_argument("--vs", nargs="+", default=[], metavar="TRIAL", help="fold trials of a second setting")
     parser.add_argument("--trials", type=Path, default=Path("trials"))
+    parser.add_argument("--task", choices=("seg", "det"),
+                        help="the task scored (default: the one each trial learnt last)")
     parser.add_argument("--data", type=Path, help="data folder with the real val split (default: params.yaml's)")
     args = parser.parse_args(argv)
     with user_errors("pooled"):
         val_root = args.data or Path(yaml.safe_load(Path("params.yaml").read_text())["data"]["root"])
         groups = [args.names] + ([args.vs] if args.vs else [])
-        scores = [pool(names, args.trials, val_root) for names in groups]
+        scores = [pool(names, args.trials, val_root, args.task) for names in groups]
         if len({s.task for s in scores}) > 1:
             raise ConfigError("--vs: both groups must be trials of the same task")
         names = json.loads((val_root / "classes.json").read_text())["seg"]

@@ -73,7 +73,10 @@ def test_detection_trials_pool_into_one_cocoeval(workdir, capsys):
     code, out, err = run_main(capsys, pooled_main, ["d0", "--vs", "d1"])
     assert code == 0, err
     assert "| d0 | " in out and "pooled held-out AP / AP@0.5" in out
-    code, _, err = run_main(capsys, pooled_main, ["d0", "--vs", "s1"])
+    # --task seg: the same trials' segmentation (after stage 2), on the held-out quarter of their fold
+    seg_after = pool(["d1"], workdir / "trials", workdir / "data", task="seg")
+    assert seg_after.task == "seg" and seg_after.val.sum() == 4 * LABELLED_PIXELS
+    code, _, err = run_main(capsys, pooled_main, ["s1", "--task", "det"])
     assert code == 2 and "pooling needs fold trials" in err
 
 
