@@ -26,8 +26,7 @@ import yaml
 
 from .cli import user_errors
 from .errors import ConfigError
-from .metrics import miou_from_confusion
-from .metrics import coco_map
+from .metrics import coco_map, miou_from_confusion
 from .runtime import progress
 
 SHOWN_CLASSES = 6  # classes listed with --vs: those whose held-out IoU moved most
@@ -75,9 +74,8 @@ def trial_checkpoint(trials: Path, name: str, records: list[dict]) -> tuple[Path
 def trial_parts(name: str, checkpoint: Path, data_roots: list[Path], max_det: int, task: str | None = None,
                 device=torch.device("cpu")) -> tuple[str, list]:
     """The task scored (`task`, default the one trial `name` learnt last) and, for each data root's val
-    split, what pooling needs of it:
-    segmentation's confusion matrix (`seg.confusion`) or detection's (COCO ground truth, image ids,
-    boxes), computed as the stages score them; the checkpoint is loaded once."""
+    split, what pooling needs of it: segmentation's confusion matrix (`seg.confusion`) or detection's
+    (COCO ground truth, image ids, boxes), computed as the stages score them; one checkpoint load."""
     from .checkpoint import load_checkpoint, model_from_checkpoint
     from .data.datasets import build_dataset
     from .data.transforms import eval_transform
@@ -123,8 +121,9 @@ def merged_coco(parts: list[tuple]):
     for coco, image_ids, results in parts:
         new_id = {old: len(images) + n + 1 for n, old in enumerate(image_ids)}
         images += [{**coco.imgs[old], "id": new_id[old]} for old in image_ids]
-        annotations += [{**a, "id": len(annotations) + n + 1, "image_id": new_id[a["image_id"]]}
-                        for n, a in enumerate(a for old in image_ids for a in coco.imgToAnns[old])]
+        objects = [ann for old in image_ids for ann in coco.imgToAnns[old]]
+        annotations += [{**ann, "id": len(annotations) + n + 1, "image_id": new_id[ann["image_id"]]}
+                        for n, ann in enumerate(objects)]
         boxes += [{**b, "image_id": new_id[b["image_id"]]} for b in results]
     merged = COCO()
     merged.dataset = {"images": images, "annotations": annotations, "categories": list(parts[0][0].cats.values())}
