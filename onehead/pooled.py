@@ -100,17 +100,17 @@ def trial_parts(name: str, checkpoint: Path, data_roots: list[Path], max_det: in
 def pool(names: list[str], trials: Path, val_root: Path, task: str | None = None) -> PooledScore:
     """Each trial scored on its held-out quarter and on `val_root`'s val split, pooled per split
     (`task`: as `trial_parts`)."""
-    held_out, val, tasks, records = [], [], set(), trial_records(trials)
+    held_out, val, scored, records = [], [], set(), trial_records(trials)
     for name in progress(names, "scoring trials"):
         checkpoint, fold_root, max_det = trial_checkpoint(trials, name, records)
-        task, (on_fold, on_val) = trial_parts(name, checkpoint, [fold_root, val_root], max_det, task)
-        held_out, val, tasks = held_out + [on_fold], val + [on_val], tasks | {task}
-    if len(tasks) > 1:
+        trial_task, (on_fold, on_val) = trial_parts(name, checkpoint, [fold_root, val_root], max_det, task)
+        held_out, val, scored = held_out + [on_fold], val + [on_val], scored | {trial_task}
+    if len(scored) > 1:
         raise ConfigError(f"trials {', '.join(names)}: learnt different last tasks; choose one with --task")
-    task = tasks.pop()
-    if task == "seg":
-        return PooledScore(names, task, sum(held_out), sum(val))
-    return PooledScore(names, task, held_out, val)
+    scored_task = scored.pop()
+    if scored_task == "seg":
+        return PooledScore(names, scored_task, sum(held_out), sum(val))
+    return PooledScore(names, scored_task, held_out, val)
 
 
 def merged_coco(parts: list[tuple]):

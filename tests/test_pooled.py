@@ -78,6 +78,12 @@ def test_detection_trials_pool_into_one_cocoeval(workdir, capsys):
     assert seg_after.task == "seg" and seg_after.val.sum() == 4 * LABELLED_PIXELS
     code, _, err = run_main(capsys, pooled_main, ["s1", "--task", "det"])
     assert code == 2 and "pooling needs fold trials" in err
+    # a segmentation fold trial beside a detection one: each is scored on its own last task, so the
+    # group mixes tasks and is refused (not silently scored on the first trial's task)
+    code, _, err = run_main(capsys, trial_main, ["a0", "stage1_seg", "--fold", 0, "--threads", 1, *DET_TINY])
+    assert code == 0, err
+    code, _, err = run_main(capsys, pooled_main, ["a0", "d1"])
+    assert code == 2 and "learnt different last tasks" in err
 
 
 def one_image_coco(box: list[float]):
