@@ -132,9 +132,9 @@ def merged_coco(parts: list[tuple]):
     return merged, boxes
 
 
-def pooled_scores(pooled: np.ndarray | list[tuple]) -> dict:
+def pooled_scores(task: str, pooled: np.ndarray | list[tuple]) -> dict:
     """Segmentation: mIoU and per-class IoU of a summed confusion; detection: COCOeval AP and AP@0.5."""
-    if isinstance(pooled, np.ndarray):
+    if task == "seg":
         miou, per_class = miou_from_confusion(pooled)
         return {"miou": miou, "per_class": per_class}
     merged, boxes = merged_coco(pooled)
@@ -143,8 +143,8 @@ def pooled_scores(pooled: np.ndarray | list[tuple]) -> dict:
 
 def summary(scores: list[PooledScore], class_names: list[str]) -> str:
     """A table of pooled scores; for two segmentation groups also the classes whose held-out IoU moved most."""
-    held = [pooled_scores(s.held_out) for s in scores]
-    val = [pooled_scores(s.val) for s in scores]
+    held = [pooled_scores(s.task, s.held_out) for s in scores]
+    val = [pooled_scores(s.task, s.val) for s in scores]
     if scores[0].task == "det":
         lines = ["| trials | pooled held-out AP / AP@0.5 | pooled val AP / AP@0.5 |", "|---|---|---|"]
         lines += [f"| {', '.join(s.trials)} | {h['map']:.4f} / {h['map50']:.4f} | {v['map']:.4f} / {v['map50']:.4f} |"

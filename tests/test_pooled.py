@@ -63,8 +63,8 @@ def test_detection_trials_pool_into_one_cocoeval(workdir, capsys):
     # one trial pooled alone scores what the trial recorded on its held-out quarter and on val
     alone = pool(["d1"], workdir / "trials", workdir / "data")
     assert alone.task == "det"
-    assert pooled_scores(alone.held_out) == pytest.approx(records["d1"]["metrics"]["det"])
-    assert pooled_scores(alone.val) == pytest.approx(records["d1"]["val"]["det"])
+    assert pooled_scores("det", alone.held_out) == pytest.approx(records["d1"]["metrics"]["det"])
+    assert pooled_scores("det", alone.val) == pytest.approx(records["d1"]["val"]["det"])
     # the same model twice: its val images count twice, each copy with its own boxes
     twice = pool(["d1", "d1"], workdir / "trials", workdir / "data")
     merged, boxes = merged_coco(twice.val)
@@ -106,5 +106,5 @@ def test_merged_images_keep_their_own_objects_and_boxes():
     merged, boxes = merged_coco(parts)
     assert sorted(merged.imgs) == [1, 2] and len(merged.anns) == 2 and len(set(merged.anns)) == 2
     assert [b["image_id"] for b in boxes] == [1]
-    assert pooled_scores(parts) == pytest.approx({"map": 51 / 101, "map50": 51 / 101})
-    assert pooled_scores(parts[:1]) == pytest.approx({"map": 1.0, "map50": 1.0})
+    assert pooled_scores("det", parts) == pytest.approx({"map": 51 / 101, "map50": 51 / 101})
+    assert pooled_scores("det", parts[:1]) == pytest.approx({"map": 1.0, "map50": 1.0})
