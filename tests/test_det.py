@@ -4,7 +4,7 @@ import math
 import torch
 
 from onehead.model.net import STRIDE
-from onehead.tasks.det import BOX_AREA_BETA, box_loss, boxes_from_raw, cell_centres, decode, encode_targets, focal_loss
+from onehead.tasks.det import box_loss, boxes_from_raw, cell_centres, decode, encode_targets, focal_loss
 
 
 def _perfect_outputs(targets):
@@ -47,8 +47,7 @@ def test_regression_area_spans_beta_of_the_box_around_its_centre():
     box = torch.tensor([[0.0, 0.0, 80.0, 40.0]])  # 10 × 5 cells, centre cell (column 5, row 2)
     t = encode_targets([box], [torch.tensor([0])], 1, (16, 16))
     rows, cols = t["weight"][0].nonzero(as_tuple=True)
-    assert BOX_AREA_BETA == 0.8
-    # within 0.8 × 10 / 2 = 4 columns and 0.8 × 5 / 2 = 2 rows of the centre cell
+    # beta 0.8: within 0.8 × 10 / 2 = 4 columns and 0.8 × 5 / 2 = 2 rows of the centre cell
     assert (cols.min().item(), cols.max().item()) == (1, 9)
     assert (rows.min().item(), rows.max().item()) == (0, 4)
     assert torch.equal(t["box"][0][:, rows, cols], box[0][:, None].expand(4, len(rows)))
