@@ -33,5 +33,5 @@ def predict_image(model, ckpt, image: torch.Tensor, max_det: int = 100) -> dict:
     dets = det.decode(det_parts["det_heatmap"], det_parts["det_box"], (sizes["det"],) * 2, [orig], max_det)[0]
     probs = split_outputs(cls_out, model.layout)["cls"].softmax(1)[0]
     top = probs.topk(min(3, len(probs)))
-    return {"mask": seg.predict(seg_out, model.layout, orig), "dets": dets,
+    return {"mask": seg.predict(seg_out, model.layout, image), "dets": dets,
             "top3": list(zip(top.indices.tolist(), top.values.tolist()))}

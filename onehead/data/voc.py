@@ -60,6 +60,3 @@ class VocSegmentation(TaskDataset):
         image = read_rgb(self.root / "JPEGImages" / f"{self.ids[index]}.jpg")
         mask = read_mask(self.mask_path(index), tuple(image.shape[-2:])[::-1])
         return image, {"mask": tv_tensors.Mask(torch.from_numpy(mask).long())}
-
-    def original_mask(self, index: int) -> np.ndarray:
-        return read_mask(self.mask_path(index))
