@@ -20,20 +20,21 @@ from .engine import score_tasks
 from .io import read_json, write_json
 from .model.net import count_parameters, split_outputs
 from .runtime import configure_threads, pick_device, plan_cpu, seed_everything
-from .tasks import det
+from .tasks import det, seg
 
 
 @torch.inference_mode()
 def measure_latency(model, size: int, device, runs: int, warmup: int = 3) -> float:
     """Median ms of one forward pass plus decoding of a size×size image, batch 1."""
     model.to(device).eval()
-    x = torch.rand(1, 3, size, size, device=device)
+    image = torch.randint(0, 256, (3, size, size), dtype=torch.uint8, device=device)
+    x = image[None] / 255
 
     def once():
         out = model(x)
-        parts = split_outputs(out, model.layout, image_size=(size, size))
+        parts = split_outputs(out, model.layout)
         det.decode(parts["det_heatmap"], parts["det_box"], (size, size), [(size, size)])
-        parts["seg"].argmax(1)
+        seg.predict(out, model.layout, image)
         if device.type == "cuda":
             torch.cuda.synchronize()
 
