@@ -10,11 +10,13 @@ import time
 from pathlib import Path
 
 import torch
+from torchvision.transforms.v2.functional import resize
 
 from .catalog import (GATED_METRICS, METRICS, STAGE_ORDER, TASK_INFO, TASK_ORDER, reference_name, stage_of_task,
                       task_of_metric)
 from .checkpoint import load_checkpoint, model_from_checkpoint
 from .config import load_params
+from .data.datasets import build_dataset
 from .deploy import assert_same_outputs, fold_batchnorm
 from .engine import score_tasks
 from .io import read_json, write_json
@@ -23,17 +25,26 @@ from .runtime import configure_threads, pick_device, plan_cpu, seed_everything
 from .tasks import det, seg
 
 
+def latency_image(data_root: str | Path, size: int) -> torch.Tensor:
+    """The first segmentation val image squeezed to size×size (uint8 C×H×W). Decoding's cost depends on
+    what the image holds (segmentation filters the classes that win in it; on noise only background
+    wins), so a real photograph is timed."""
+    image, _ = build_dataset("seg", data_root, "val").raw(0)
+    return resize(image, [size, size], antialias=True)
+
+
 @torch.inference_mode()
-def measure_latency(model, size: int, device, runs: int, warmup: int = 3) -> float:
-    """Median ms of one forward pass plus decoding of a size×size image, batch 1."""
+def measure_latency(model, image: torch.Tensor, device, runs: int, warmup: int = 3) -> float:
+    """Median ms of one forward pass plus decoding of `image` (uint8 C×H×W), batch 1."""
     model.to(device).eval()
-    image = torch.randint(0, 256, (3, size, size), dtype=torch.uint8, device=device)
+    image = image.to(device)
     x = image[None] / 255
+    size = tuple(image.shape[-2:])
 
     def once():
         out = model(x)
         parts = split_outputs(out, model.layout)
-        det.decode(parts["det_heatmap"], parts["det_box"], (size, size), [(size, size)])
+        det.decode(parts["det_heatmap"], parts["det_box"], size, [size])
         seg.predict(out, model.layout, image)
         if device.type == "cuda":
             torch.cuda.synchronize()
@@ -97,8 +108,9 @@ def run_evaluate(params_path: str = "params.yaml", models_dir: str = "models", m
                                    for t in TASK_ORDER})
     deployed = fold_batchnorm(model)  # what predict runs: the same outputs, BatchNorms folded
     assert_same_outputs(model, deployed, ev.latency_size)
-    latency = {"cpu_512": measure_latency(deployed, ev.latency_size, torch.device("cpu"), ev.latency_runs),
-               "cuda_512": (measure_latency(deployed, ev.latency_size, torch.device("cuda"), ev.latency_runs)
+    image = latency_image(params.data.root, ev.latency_size)
+    latency = {"cpu_512": measure_latency(deployed, image, torch.device("cpu"), ev.latency_runs),
+               "cuda_512": (measure_latency(deployed, image, torch.device("cuda"), ev.latency_runs)
                             if torch.cuda.is_available() else None)}
     summary = summarise(flatten(scores), stage_metrics, reference, count_parameters(model), latency,
                         ev.threshold_rel_drop)

@@ -1,5 +1,7 @@
 """metrics/evaluate.json and metrics/reference.json from the stage and reference metrics (DESIGN §4)."""
+import numpy as np
 import pytest
+import torch
 
 from onehead.evaluation import reference_summary, summarise
 
@@ -33,3 +35,13 @@ def test_summary_drops_pass_and_final_over_reference():
                                  "references": 350.0}
     # stage 3's metrics predate the memory log: shown as absent, not as 0
     assert s["peak_memory_gib"] == {"stage1_seg": 2.5, "stage2_det": 2.9, "stage3_cls": None, "max": 2.9}
+
+
+def test_latency_is_timed_on_the_first_val_photograph_squeezed_to_the_size(data_root):
+    from PIL import Image
+    from onehead.evaluation import latency_image
+    first = sorted((data_root / "mini_voc_seg/val/JPEGImages").glob("*.jpg"))[0]
+    image = latency_image(data_root, 64)
+    assert image.shape == (3, 64, 64) and image.dtype == torch.uint8
+    expected = np.asarray(Image.open(first).convert("RGB").resize((64, 64), Image.BILINEAR)).transpose(2, 0, 1)
+    assert np.abs(image.numpy().astype(int) - expected).mean() < 3  # the photograph, not noise
