@@ -53,6 +53,15 @@ def test_regression_area_spans_beta_of_the_box_around_its_centre():
     assert torch.equal(t["box"][0][:, rows, cols], box[0][:, None].expand(4, len(rows)))
 
 
+def test_heatmap_gaussian_spreads_alpha_of_the_box_side():
+    box = torch.tensor([[0.0, 0.0, 80.0, 40.0]])  # 10 × 5 cells, centre cell (column 5, row 2)
+    heat = encode_targets([box], [torch.tensor([0])], 1, (16, 16))["heatmap"][0, 0]
+    sigma_x, sigma_y = 0.8 * 10 / 6, 0.8 * 5 / 6  # alpha 0.8
+    assert heat[2, 5] == 1
+    assert math.isclose(heat[2, 7].item(), math.exp(-2 ** 2 / (2 * sigma_x ** 2)), rel_tol=1e-5)
+    assert math.isclose(heat[3, 5].item(), math.exp(-1 / (2 * sigma_y ** 2)), rel_tol=1e-5)
+
+
 def test_box_loss_is_zero_for_perfect_boxes_and_grows_with_error():
     t = encode_targets([torch.tensor([[16.0, 16.0, 80.0, 48.0]])], [torch.tensor([0])], 1, (16, 16))
     _, box = _perfect_outputs(t)
