@@ -35,6 +35,7 @@ from .catalog import STAGE_INFO, TASK_ORDER, reference_name
 from .checkpoint import load_checkpoint, save_checkpoint
 from .cli import user_errors
 from .config import read_yaml, validate
+from .data.datasets import build_dataset
 from .errors import ConfigError
 
 REFERENCES = {reference_name(task): task for task in TASK_ORDER}
@@ -102,6 +103,8 @@ def run_trial(name: str, stage: str, start: str | None, fold: int | None, thread
     from .strategies.registry import build_strategy
     params, previous = trial_params(stage, start, threads, overrides, params_path, trials)
     data_root = Path(params["data"]["root"]).resolve()
+    if fold is not None:  # a fold trial is scored on val after training: a missing val split fails now
+        build_dataset(REFERENCES.get(stage) or STAGE_INFO[stage].task, data_root, "val")
     params["data"]["root"] = str(fold_root(data_root, fold, trials).resolve() if fold is not None else data_root)
     dirs = make_trial_dir(trials / name, params, previous)
 

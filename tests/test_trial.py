@@ -86,6 +86,14 @@ def test_a_start_checkpoint_takes_new_groups_for_tasks_it_has_not_learnt(workdir
     assert not (workdir / "trials" / "narrow").exists()
 
 
+def test_a_fold_trial_without_the_val_split_fails_before_training(workdir, capsys):
+    val_json = workdir / "data" / "mini_coco_det" / "annotations" / "instances_val.json"
+    val_json.unlink()
+    code, _, err = run_main(capsys, trial_main, ["x", "reference_det", "--fold", "0", "--threads", "1", *TINY])
+    assert code == 2 and str(val_json) in err
+    assert not (workdir / "trials").exists()  # no fold made, nothing trained
+
+
 def test_trials_started_together_make_their_fold_once(workdir):
     """Two trials of one fold starting at the same moment: one writes the fold, the other waits and
     uses it (before the lock, the second failed renaming its copy onto the first's)."""
