@@ -137,7 +137,8 @@ before it and its own, never a later one (the weight is block lower-triangular, 
 connections of Progressive Networks, Rusu et al. 2016, inside single layers). {reuse} A later task
 adds capacity without changing a single earlier output. Detection is TTFNet-style (heatmap peaks; every
 cell of a box's centre area regresses its four sides with a GIoU loss); segmentation logits are
-upsampled to the input; classification is the spatial mean of its channels.
+upsampled to the input for training and, at decoding, the winning classes' probabilities to the image,
+then guided-filtered with the image as guide; classification is the spatial mean of its channels.
 """
 
 
