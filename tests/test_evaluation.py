@@ -2,8 +2,9 @@
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
-from onehead.evaluation import reference_summary, summarise
+from onehead.evaluation import latency_image, reference_summary, summarise
 
 STAGES = {"stage1_seg": {"seg": {"miou": 0.60}, "train_time_s": 100.0, "peak_memory_gib": 2.5},
           "stage2_det": {"seg": {"miou": 0.60}, "det": {"map": 0.10, "map50": 0.25}, "train_time_s": 200.0,
@@ -38,8 +39,6 @@ def test_summary_drops_pass_and_final_over_reference():
 
 
 def test_latency_is_timed_on_the_first_val_photograph_squeezed_to_the_size(data_root):
-    from PIL import Image
-    from onehead.evaluation import latency_image
     first = sorted((data_root / "mini_voc_seg/val/JPEGImages").glob("*.jpg"))[0]
     image = latency_image(data_root, 64)
     assert image.shape == (3, 64, 64) and image.dtype == torch.uint8
