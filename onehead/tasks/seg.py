@@ -1,5 +1,5 @@
-"""Semantic segmentation: cross-entropy plus a soft Jaccard term on the upsampled logits; mIoU at
-each mask's original size.
+"""Semantic segmentation: label-smoothed cross-entropy plus a soft Jaccard term on the upsampled
+logits; mIoU at each mask's original size.
 
 The head's class scores are at stride 8. At decoding, the probabilities of the classes that win
 somewhere on that grid, upsampled to the image's own size, go through a guided filter with the image
@@ -20,6 +20,8 @@ from ..model.net import split_outputs
 
 
 JACCARD_WEIGHT = 1.0  # the soft-IoU term: held-out mIoU up on every fold (EXPERIMENTS.md)
+# Cross-entropy's label smoothing: pooled held-out and val mIoU both up on two folds (EXPERIMENTS.md).
+LABEL_SMOOTHING = 0.1
 # The guided filter of decoding: window (pixels of the original image), regularisation (in squared
 # [0, 1] colour units: larger smooths across weaker edges) and the factor its statistics are computed
 # at a coarser scale by (He's fast guided filter: about 10× cheaper here, mIoU the same to a tenth).
@@ -29,7 +31,8 @@ GUIDE_WINDOW, GUIDE_EPS, GUIDE_SUBSAMPLE = 33, 0.0003, 4
 
 def loss(out: torch.Tensor, batch: dict, layout) -> dict[str, torch.Tensor]:
     logits = split_outputs(out, layout, image_size=batch["image"].shape[-2:])["seg"]
-    return {"seg_ce": F.cross_entropy(logits, batch["mask"], ignore_index=IGNORE_LABEL),
+    return {"seg_ce": F.cross_entropy(logits, batch["mask"], ignore_index=IGNORE_LABEL,
+                                      label_smoothing=LABEL_SMOOTHING),
             "seg_jaccard": JACCARD_WEIGHT * soft_jaccard(logits, batch["mask"], IGNORE_LABEL)}
 
 
