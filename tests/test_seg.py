@@ -1,4 +1,4 @@
-"""Segmentation decoding: the guided filter aligns a region's edge with the image's."""
+"""Segmentation: the guided filter of decoding aligns a region's edge with the image's; the loss's label smoothing."""
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -39,3 +39,18 @@ def test_guided_decoding_keeps_a_uniform_prediction_on_a_plain_image():
     out[0, LAYOUT.slices["seg"].start + 1] = 3.0
     image = torch.full((3, 60, 90), 128, dtype=torch.uint8)
     assert (seg.predict(out, LAYOUT, image) == 1).all()
+
+
+def confident_loss(margin: float) -> float:
+    """Segmentation's cross-entropy term for a mask of class 1 that the head scores `margin` above class 0."""
+    out = torch.zeros(1, LAYOUT.total, 4, 4)
+    out[0, LAYOUT.slices["seg"].start + 1] = margin
+    batch = {"image": torch.zeros(1, 3, 32, 32), "mask": torch.ones(1, 32, 32, dtype=torch.long)}
+    return float(seg.loss(out, batch, LAYOUT)["seg_ce"])
+
+
+def test_label_smoothing_penalises_overconfident_right_answers():
+    # Plain cross-entropy keeps falling as the right class's margin grows; smoothed, it has a finite
+    # best margin, so a far more confident right answer costs more than a moderately confident one.
+    assert confident_loss(30.0) > confident_loss(3.0) > 0.0
+    assert confident_loss(30.0) > 0.5 * seg.LABEL_SMOOTHING * 30.0 * 0.9   # ≈ (ε/2)·margin for 2 classes
