@@ -253,3 +253,20 @@ def test_backbone_loader_fills_every_weight():
     load_lite0_weights(net)
     changed = [k for k, v in net.state_dict().items() if not torch.equal(v, before[k]) and "num_batches" not in k]
     assert len(changed) == len([k for k in before if "num_batches" not in k])
+
+
+@pytest.mark.parametrize("trainable", ["all", "neck_head", "head"])
+def test_every_trainable_weight_gets_a_gradient_from_the_task_alone(trainable):
+    """DistributedDataParallel refuses trainable weights without a gradient, so the later tasks'
+    groups and Lite0's conv head (read by cls only here), which a pass up to `det` never computes,
+    must not be trainable."""
+    torch.manual_seed(0)
+    net = build_model(MODEL, CLASSES)
+    net.set_trainable(trainable, "det")
+    set_train_mode(net, frozen_bn=False)
+    net(torch.rand(2, 3, 64, 64), upto="det").square().mean().backward()
+    trainable_names = {n for n, p in net.named_parameters() if p.requires_grad}
+    without_grad = {n for n, p in net.named_parameters() if p.requires_grad and p.grad is None}
+    assert trainable_names and not without_grad
+    assert not any(n.endswith(".cls") or ".cls." in n or "_conv_head" in n for n in trainable_names)
+    assert any(n.endswith(".seg") or ".seg." in n for n in trainable_names)  # earlier groups still train

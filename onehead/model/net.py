@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..catalog import TASK_ORDER
 from ..config import TRAINABLE
 from .backbone import build_backbone
 from .head import ChannelLayout, OneHead
@@ -50,7 +51,7 @@ class OneHeadNet(nn.Module):
         self.neck = FPNLayer(self.backbone.out_channels, neck_channels, readers, neck_kernel, tuple(isolated))
         self.head = OneHead(neck_channels, head_channels, layout,
                             self.backbone.out_channels[CONTEXT_MAP], tuple(context_for), tuple(isolated), head_kernel)
-        self.layout, self.isolated = layout, tuple(isolated)
+        self.layout, self.isolated, self.conv_head_for = layout, tuple(isolated), tuple(conv_head_for)
         mean, std = NORMALISATION[backbone]
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
@@ -109,7 +110,9 @@ class OneHeadNet(nn.Module):
 
     def set_trainable(self, trainable: str, task: str) -> None:
         """Choose which weights train: `all`, `neck_head`, `head`, `own` (this task's channel groups
-        and output rows), `own_backbone` (those and the backbone) or `task_slice` (its rows only)."""
+        and output rows), `own_backbone` (those and the backbone) or `task_slice` (its rows only).
+        The weights `task`'s passes never compute with (`unread_parameters`) do not train: they would get
+        no gradient, which DistributedDataParallel refuses."""
         parts = TRAINABLE_PARTS[trainable]
         for name, p in self.named_parameters():
             p.requires_grad_(name.split(".")[0] in parts)
@@ -117,6 +120,17 @@ class OneHeadNet(nn.Module):
         if trainable in own:
             for p in own[trainable](task):
                 p.requires_grad_(True)
+        for p in self.unread_parameters(task):
+            p.requires_grad_(False)
+
+    def unread_parameters(self, task: str) -> list[nn.Parameter]:
+        """The weights no pass up to `task` computes with: the later tasks' groups, and Lite0's conv head
+        while none of the tasks so far reads it."""
+        later = TASK_ORDER[TASK_ORDER.index(task) + 1:]
+        unread = [p for t in later for p in self.task_parameters(t)]
+        if getattr(self.backbone, "use_conv_head", False) and not set(self.conv_head_for) - set(later):
+            unread += [*self.backbone._conv_head.parameters(), *self.backbone._bn1.parameters()]
+        return unread
 
     def parameter_groups(self, task: str, earlier_tasks: list[str]) -> dict[str, list[nn.Parameter]]:
         """Trainable parameters by learning-rate group: `backbone`, `task_rows` (this task's output
