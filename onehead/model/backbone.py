@@ -112,6 +112,12 @@ class EfficientNetLite0(nn.Module):
     def head_features(self, c5: torch.Tensor) -> torch.Tensor:
         return F.relu6(self._bn1(self._conv_head(c5)), inplace=True)
 
+    def conv_head_parameters(self) -> list[nn.Parameter]:
+        """The weights of the pretrained 1×1 conv head and its BatchNorm (none without a conv head)."""
+        if not self.use_conv_head:
+            return []
+        return [*self._conv_head.parameters(), *self._bn1.parameters()]
+
     def classify(self, x: torch.Tensor) -> torch.Tensor:
         """ImageNet-1k logits (needs `classifier=True`)."""
         y = self.head_features(self.forward(x)[2])

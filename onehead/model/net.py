@@ -111,7 +111,7 @@ class OneHeadNet(nn.Module):
     def set_trainable(self, trainable: str, task: str) -> None:
         """Choose which weights train: `all`, `neck_head`, `head`, `own` (this task's channel groups
         and output rows), `own_backbone` (those and the backbone) or `task_slice` (its rows only).
-        The weights `task`'s passes never compute with (`unread_parameters`) do not train: they would get
+        The weights `task`'s passes never compute with (`uncomputed_parameters`) do not train: they would get
         no gradient, which DistributedDataParallel refuses."""
         parts = TRAINABLE_PARTS[trainable]
         for name, p in self.named_parameters():
@@ -120,17 +120,17 @@ class OneHeadNet(nn.Module):
         if trainable in own:
             for p in own[trainable](task):
                 p.requires_grad_(True)
-        for p in self.unread_parameters(task):
+        for p in self.uncomputed_parameters(task):
             p.requires_grad_(False)
 
-    def unread_parameters(self, task: str) -> list[nn.Parameter]:
+    def uncomputed_parameters(self, task: str) -> list[nn.Parameter]:
         """The weights no pass up to `task` computes with: the later tasks' groups, and Lite0's conv head
         while none of the tasks so far reads it."""
         later = TASK_ORDER[TASK_ORDER.index(task) + 1:]
-        unread = [p for t in later for p in self.task_parameters(t)]
-        if getattr(self.backbone, "use_conv_head", False) and not set(self.conv_head_for) - set(later):
-            unread += [*self.backbone._conv_head.parameters(), *self.backbone._bn1.parameters()]
-        return unread
+        uncomputed = [p for t in later for p in self.task_parameters(t)]
+        if hasattr(self.backbone, "conv_head_parameters") and not set(self.conv_head_for) - set(later):
+            uncomputed += self.backbone.conv_head_parameters()
+        return uncomputed
 
     def parameter_groups(self, task: str, earlier_tasks: list[str]) -> dict[str, list[nn.Parameter]]:
         """Trainable parameters by learning-rate group: `backbone`, `task_rows` (this task's output
