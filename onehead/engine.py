@@ -89,8 +89,11 @@ def train_one_epoch(trainer, loader, optimizer, scheduler, step: int, frozen_bn:
 
 
 def eval_loader(dataset, desc: str, batch_size: int = 8):
-    """`dataset` (with the eval transform) in order, in the batches every score is computed on."""
-    return progress(DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate), desc)
+    """`dataset` (with the eval transform) in order, in the batches every score is computed on.
+    The loader draws its worker seed from a generator of its own, not torch's global one, so scoring
+    mid-training leaves the training run's random draws (augmentation) as they were."""
+    return progress(DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate,
+                               generator=torch.Generator()), desc)
 
 
 @torch.no_grad()
