@@ -49,7 +49,14 @@ def per_task(value_type, what: str):
 
 
 TaskChannels = per_task(Annotated[int, Field(gt=0)], "channel count")
-TaskKernels = per_task(Literal[1, 3], "kernel size")
+def _is_hidden_kernel(value) -> bool:
+    """1 or 3 for both hidden layers, or one of them per layer, e.g. [3, 1]."""
+    sizes = [value] if isinstance(value, int) else value
+    return len(sizes) in ((1, 2) if isinstance(value, int) else (2,)) and all(k in (1, 3) for k in sizes)
+
+
+HiddenKernel = Annotated[int | list[int], _check(_is_hidden_kernel, "1 or 3, or one per hidden layer, e.g. [3, 1]")]
+TaskKernels = per_task(HiddenKernel, "kernel size")
 TaskList = Annotated[list[Literal[TASK_ORDER]], _check(lambda v: len(set(v)) == len(v), "each task once")]
 StrategyNames = Annotated[list[Literal[STRATEGY_NAMES]], _check(len, "a non-empty list of " + ", ".join(STRATEGY_NAMES))]
 

@@ -36,11 +36,20 @@ def test_default_params_and_tiny_profile_are_valid():
     ("model", "neck_kernel", 5, "'model.neck_kernel' has an impossible value 5"),
     ("model", "head_kernel", {"seg": 3, "det": 3, "cls": 5}, "'model.head_kernel.cls' has an impossible value 5"),
     ("model", "head_kernel", {"seg": 3, "det": 3}, "'model.head_kernel' has an impossible value"),
+    ("model", "head_kernel", {"seg": 3, "det": [3], "cls": 1}, "'model.head_kernel.det' has an impossible value"),
+    ("model", "head_kernel", {"seg": 3, "det": [3, 5], "cls": 1}, "'model.head_kernel.det"),
     ("model", "neck_channels", {"seg": 8, "det": 8}, "'model.neck_channels' has an impossible value {'seg': 8"),
 ])
 def test_bad_values_are_named(section, key, value, words):
     with pytest.raises(ConfigError, match=words.replace("(", r"\(").replace(".", r"\.")):
         validate(_with(section, key, value), "params.yaml")
+
+
+def test_a_task_may_give_each_hidden_layer_its_own_kernel():
+    params = validate(_with("model", "head_kernel", {"seg": 3, "det": [3, 1], "cls": 1}))
+    assert params.model.head_kernel == {"seg": 3, "det": [3, 1], "cls": 1}
+    with pytest.raises(ConfigError, match=r"impossible value \[3\] \(1 or 3, or one per hidden layer, e\.g\. \[3, 1\]\)"):
+        validate(_with("model", "head_kernel", {"seg": 3, "det": [3], "cls": 1}))
 
 
 def test_checks_across_keys_name_the_key_not_the_section():

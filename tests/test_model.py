@@ -161,16 +161,22 @@ def test_a_pass_for_one_task_alone_skips_only_groups_it_does_not_read(isolated):
     assert torch.equal(alone[:, :21], torch.zeros_like(alone[:, :21])) == bool(isolated)
 
 
-def test_a_1x1_head_group_is_the_3x3_one_with_only_its_centre_taps():
-    """`model.head_kernel: {cls: 1}`: cls's hidden groups are 1×1 (seg's, det's stay 3×3), and the
-    network computes what the all-3×3 network computes when cls's 3×3 kernels are zero but the centre."""
+@pytest.mark.parametrize("kernels,hidden_sizes", [
+    ({"seg": 3, "det": 3, "cls": 1}, [[3, 3, 1], [3, 3, 1]]),
+    ({"seg": 3, "det": [3, 1], "cls": 3}, [[3, 3, 3], [3, 1, 3]]),
+])
+def test_a_1x1_head_group_is_the_3x3_one_with_only_its_centre_taps(kernels, hidden_sizes):
+    """`model.head_kernel: {cls: 1}`: cls's hidden groups are 1×1 (seg's, det's stay 3×3); `det: [3, 1]`:
+    det's first hidden group stays 3×3, its second is 1×1. Either network computes what the all-3×3 one
+    computes when those 3×3 kernels are zero but the centre."""
     torch.manual_seed(0)
-    mixed = build_model(MODEL.model_copy(update={"head_kernel": {"seg": 3, "det": 3, "cls": 1}}), CLASSES).eval()
+    mixed = build_model(MODEL.model_copy(update={"head_kernel": kernels}), CLASSES).eval()
     square = build_model(MODEL, CLASSES).eval()
-    assert [mixed.head.conv1.weights[t].shape[-1] for t in ("seg", "det", "cls")] == [3, 3, 1]
+    assert [[conv.weights[t].shape[-1] for t in ("seg", "det", "cls")]
+            for conv in (mixed.head.conv1, mixed.head.conv2)] == hidden_sizes
     weights = mixed.state_dict()
     for name, w in square.state_dict().items():
-        if w.shape != weights[name].shape:  # a cls hidden kernel: its 1×1 weights at the centre tap
+        if w.shape != weights[name].shape:  # a 1×1 hidden kernel: its weights at the centre tap
             weights[name] = torch.zeros_like(w)
             weights[name][:, :, 1:2, 1:2] = mixed.state_dict()[name]
     square.load_state_dict(weights)

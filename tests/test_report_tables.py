@@ -10,6 +10,7 @@ from onehead.report.markdown import table
 def test_hidden_kernels_name_the_common_size_and_the_exceptions():
     assert hidden_kernels({"seg": 3, "det": 3, "cls": 3}) == "3×3"
     assert hidden_kernels({"seg": 3, "det": 3, "cls": 1}) == "3×3 (cls 1×1)"
+    assert hidden_kernels({"seg": 3, "det": [3, 1], "cls": 1}) == "3×3 (det 3×3/1×1, cls 1×1)"
 
 
 def test_markdown_table_has_a_header_a_rule_and_one_line_per_row():

@@ -172,6 +172,10 @@ class MobileNetV3Small(nn.Module):
                 feats.append(x)
         return feats
 
+    def conv_head_parameters(self) -> list[nn.Parameter]:
+        """None: this backbone has no conv head (`model.conv_head_for` must be empty)."""
+        return []
+
 
 def build_backbone(name: str, pretrained: bool, conv_head: bool = False) -> nn.Module:
     """Backbone by name: 'efficientnet_lite0' (default, offline weights) or 'mobilenet_v3_small'."""

@@ -1,6 +1,7 @@
 """The single head: three layers in one branch, one output tensor for all tasks.
 
-Two conv-BN-ReLU layers (3×3; a task's group may use 1×1 instead: `model.head_kernel`) and a final 1×1
+Two conv-BN-ReLU layers (3×3; a task's group may use 1×1 instead, in both layers or in one:
+`model.head_kernel`, e.g. `{seg: 3, det: [3, 1], cls: 1}`) and a final 1×1
 conv whose channels are laid out as
 `[seg C_seg | det heatmap C_det | det box 4 | cls C_cls]` (see `ChannelLayout`). Every layer
 is one convolution whose channels are grouped by task (`layers.TaskConv2d`): a task's group
@@ -67,12 +68,12 @@ class OneHead(nn.Module):
 
     def __init__(self, in_groups: dict[str, int], hidden: dict[str, int], layout: ChannelLayout,
                  context_width: int = 0, context_for: tuple[str, ...] = (), isolated: tuple[str, ...] = (),
-                 kernel: dict[str, int] | int = 3):
+                 kernel: dict[str, int | list[int]] | int = 3):
         super().__init__()
         self.layout = layout
-        self.conv1 = TaskConv2d(in_groups, hidden, kernel, isolated=isolated, name="head.conv1")
+        self.conv1 = TaskConv2d(in_groups, hidden, layer_kernels(kernel, 0), isolated=isolated, name="head.conv1")
         self.bn1 = TaskBatchNorm2d(hidden)
-        self.conv2 = TaskConv2d(hidden, hidden, kernel, isolated=isolated, name="head.conv2")
+        self.conv2 = TaskConv2d(hidden, hidden, layer_kernels(kernel, 1), isolated=isolated, name="head.conv2")
         self.bn2 = TaskBatchNorm2d(hidden)
         self.out_conv = TaskConv2d(hidden, layout.widths, 1, bias=True, isolated=isolated, name="head.out_conv")
         # the output layer's columns for the context vector; zero at first, so training starts
@@ -99,6 +100,13 @@ class OneHead(nn.Module):
         """The output layer's weights of `task` (only its outputs depend on them)."""
         convs = (self.out_conv, self.out_context) if self.out_context is not None else (self.out_conv,)
         return [p for conv in convs for p in conv.task_parameters(task)]
+
+
+def layer_kernels(kernel: dict[str, int | list[int]] | int, layer: int) -> dict[str, int] | int:
+    """Each task's kernel size in hidden layer `layer` (0 or 1): a task's int holds for both layers."""
+    if isinstance(kernel, int):
+        return kernel
+    return {task: k if isinstance(k, int) else k[layer] for task, k in kernel.items()}
 
 
 def count_layers(head: nn.Module) -> int:

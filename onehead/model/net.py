@@ -41,7 +41,7 @@ class ForwardPass:
 class OneHeadNet(nn.Module):
     def __init__(self, backbone: str, pretrained: bool, conv_head_for: list[str], neck_channels: dict[str, int],
                  neck_kernel: int, head_channels: dict[str, int], layout: ChannelLayout,
-                 context_for: list[str] = (), isolated: list[str] = (), head_kernel: dict[str, int] | int = 3):
+                 context_for: list[str] = (), isolated: list[str] = (), head_kernel: dict[str, int | list[int]] | int = 3):
         super().__init__()
         self.backbone = build_backbone(backbone, pretrained, conv_head=bool(conv_head_for))
         readers = None
@@ -128,7 +128,7 @@ class OneHeadNet(nn.Module):
         while none of the tasks so far reads it."""
         later = TASK_ORDER[TASK_ORDER.index(task) + 1:]
         uncomputed = [p for t in later for p in self.task_parameters(t)]
-        if hasattr(self.backbone, "conv_head_parameters") and not set(self.conv_head_for) - set(later):
+        if not set(self.conv_head_for) - set(later):
             uncomputed += self.backbone.conv_head_parameters()
         return uncomputed
 

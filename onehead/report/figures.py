@@ -14,12 +14,14 @@ from ..catalog import METRIC_LABEL, METRICS, STAGE_INFO, STAGE_ORDER, task_of_me
 from .draw import save_png  # noqa: E402
 
 
-def hidden_kernels(kernels: dict[str, int]) -> str:
-    """The head's hidden kernel size, e.g. '3×3', or '3×3 (cls 1×1)' when some task's groups differ."""
-    sizes = list(kernels.values())
+def hidden_kernels(kernels: dict[str, int | list[int]]) -> str:
+    """The head's hidden kernel size, e.g. '3×3', or '3×3 (det 3×3/1×1, cls 1×1)' when some task's groups
+    differ (a/b: the first hidden layer's kernel, then the second's)."""
+    texts = {t: "/".join(f"{k}×{k}" for k in ([k] if isinstance(k, int) else k)) for t, k in kernels.items()}
+    sizes = list(texts.values())
     common = max(set(sizes), key=sizes.count)
-    others = [f"{t} {k}×{k}" for t, k in kernels.items() if k != common]
-    return f"{common}×{common}" + (f" ({', '.join(others)})" if others else "")
+    others = [f"{t} {text}" for t, text in texts.items() if text != common]
+    return common + (f" ({', '.join(others)})" if others else "")
 
 
 def read_tsv(path: Path) -> list[dict[str, float]]:
