@@ -9,7 +9,7 @@ from onehead.config import ModelParams
 from onehead.data.datasets import build_dataset
 from onehead.data.transforms import eval_transform
 from onehead.engine import set_train_mode
-from onehead.model.backbone import EfficientNetLite0, load_lite0_weights
+from onehead.model.backbone import EfficientNetLite0, SameConv2d, load_lite0_weights, same_padding
 from onehead.model.head import count_layers
 from onehead.model.net import build_model, count_parameters, split_outputs
 
@@ -256,6 +256,28 @@ def test_pretrained_lite0_classifies_imagenette():
 def test_random_lite0_fails_the_same_check():
     torch.manual_seed(0)
     assert _imagenette_accuracy(EfficientNetLite0(classifier=True)) < 0.4
+
+
+@pytest.mark.parametrize("channels,kernel,stride,groups", [(3, 3, 2, 1), (16, 3, 2, 16), (8, 5, 2, 8), (8, 5, 1, 8)])
+@pytest.mark.parametrize("size", [(32, 32), (31, 33), (20, 17)])
+def test_same_conv_equals_the_convolution_of_the_padded_input(channels, kernel, stride, groups, size):
+    """TensorFlow 'SAME': the stride-2 layers pad one more at the end (e.g. 0 + 1 on 32, 1 + 1 on 31);
+    outputs and weight gradients match padding the input first, in either memory format."""
+    torch.manual_seed(0)
+    conv = SameConv2d(channels, channels, kernel, stride, groups=groups)
+    x = torch.randn(2, channels, *size)
+    (top, bottom), (left, right) = [same_padding(n, kernel, stride) for n in size]
+    assert same_padding(32, 3, 2) == (0, 1) and same_padding(31, 3, 2) == (1, 1) and same_padding(32, 5, 2) == (1, 2)
+    padded = torch.nn.functional.pad(x, [left, right, top, bottom])
+    expected = torch.nn.functional.conv2d(padded, conv.weight, conv.bias, stride, 0, 1, groups)
+    expected.sum().backward()
+    expected_grad, conv.weight.grad = conv.weight.grad.clone(), None
+    for fmt in (torch.contiguous_format, torch.channels_last):
+        out = conv(x.contiguous(memory_format=fmt))
+        assert out.shape == expected.shape and torch.allclose(out, expected, atol=1e-5)
+        out.sum().backward()
+        assert torch.allclose(conv.weight.grad, expected_grad, atol=1e-4)
+        conv.weight.grad = None
 
 
 def test_backbone_loader_fills_every_weight():

@@ -22,18 +22,25 @@ BN_EPS, BN_MOMENTUM = 1e-3, 0.01  # TensorFlow's defaults, as the weights were t
 
 
 class SameConv2d(nn.Conv2d):
-    """Conv2d with TensorFlow 'SAME' padding (asymmetric for stride 2 on even sizes)."""
+    """Conv2d with TensorFlow 'SAME' padding (asymmetric for stride 2 on even sizes).
+
+    Where 'SAME' pads one more at the end than at the start, the kernel gains a zero first tap and
+    the convolution pads symmetrically: the same outputs without building a padded copy of the input
+    (that copy, e.g. 8 × 96 × 161 × 161 in the first stride-2 block, cost more than the convolution)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pads = []
-        for size, k, s in zip(x.shape[-2:], self.kernel_size, self.stride):
-            total = max((math.ceil(size / s) - 1) * s + k - size, 0)
-            pads.append((total // 2, total - total // 2))
+        pads = [same_padding(size, k, s) for size, k, s in zip(x.shape[-2:], self.kernel_size, self.stride)]
         (top, bottom), (left, right) = pads
-        if top == bottom and left == right:  # symmetric: the convolution pads without a copy
-            return F.conv2d(x, self.weight, self.bias, self.stride, (top, left), self.dilation, self.groups)
-        x = F.pad(x, [left, right, top, bottom])
-        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+        weight = self.weight
+        if (top, left) != (bottom, right):
+            weight = F.pad(weight, [right - left, 0, bottom - top, 0])
+        return F.conv2d(x, weight, self.bias, self.stride, (bottom, right), self.dilation, self.groups)
+
+
+def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TensorFlow 'SAME' padding of one dimension: (before, after); after is before or before + 1."""
+    total = max((math.ceil(size / stride) - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
 
 
 def _bn(channels: int) -> nn.BatchNorm2d:
