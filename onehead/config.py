@@ -52,7 +52,7 @@ TaskChannels = per_task(Annotated[int, Field(gt=0)], "channel count")
 def _is_hidden_kernel(value) -> bool:
     """1 or 3 for both hidden layers, or one of them per layer, e.g. [3, 1]."""
     sizes = [value] if isinstance(value, int) else value
-    return len(sizes) in ((1, 2) if isinstance(value, int) else (2,)) and all(k in (1, 3) for k in sizes)
+    return (isinstance(value, int) or len(value) == 2) and all(k in (1, 3) for k in sizes)
 
 
 HiddenKernel = Annotated[int | list[int], _check(_is_hidden_kernel, "1 or 3, or one per hidden layer, e.g. [3, 1]")]
