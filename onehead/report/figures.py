@@ -19,7 +19,7 @@ def hidden_kernels(kernels: dict[str, int | list[int]]) -> str:
     differ (a/b: the first hidden layer's kernel, then the second's)."""
     texts = {t: "/".join(f"{k}×{k}" for k in ([k] if isinstance(k, int) else k)) for t, k in kernels.items()}
     sizes = list(texts.values())
-    common = max(set(sizes), key=sizes.count)
+    common = max(dict.fromkeys(sizes), key=sizes.count)  # a tie goes to the first task's, not to hash order
     others = [f"{t} {text}" for t, text in texts.items() if text != common]
     return common + (f" ({', '.join(others)})" if others else "")
 
