@@ -41,6 +41,8 @@ Workers = Annotated[int | str, _check(lambda v: v == "auto" or (isinstance(v, in
                                       "'auto' or a count ≥ 0")]
 Launcher = Annotated[str, _check(lambda v: v.split()[:1] in (["python"], ["torchrun"]),
                                  "'python' or a torchrun command, e.g. 'torchrun --nproc_per_node 2'")]
+
+
 def per_task(value_type, what: str):
     """A dict with one `value_type` per task (`what` names it), returned in task order."""
     return Annotated[dict[str, value_type],
@@ -49,10 +51,18 @@ def per_task(value_type, what: str):
 
 
 TaskChannels = per_task(Annotated[int, Field(gt=0)], "channel count")
+HIDDEN_LAYERS = 2  # the head's hidden layers (its third layer is the 1×1 output)
+
+
+def per_layer(kernel: int | list[int]) -> list[int]:
+    """A task's hidden kernel sizes, one per hidden layer: an int holds for every layer."""
+    return [kernel] * HIDDEN_LAYERS if isinstance(kernel, int) else list(kernel)
+
+
 def _is_hidden_kernel(value) -> bool:
     """1 or 3 for both hidden layers, or one of them per layer, e.g. [3, 1]."""
-    sizes = [value] if isinstance(value, int) else value
-    return (isinstance(value, int) or len(value) == 2) and all(k in (1, 3) for k in sizes)
+    sizes = per_layer(value)
+    return len(sizes) == HIDDEN_LAYERS and all(k in (1, 3) for k in sizes)
 
 
 HiddenKernel = Annotated[int | list[int], _check(_is_hidden_kernel, "1 or 3, or one per hidden layer, e.g. [3, 1]")]

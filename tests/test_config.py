@@ -4,7 +4,7 @@ import copy
 import pytest
 import yaml
 
-from onehead.config import apply_profile, deep_merge, load_params, validate
+from onehead.config import apply_profile, deep_merge, load_params, per_layer, validate
 from onehead.errors import ConfigError
 from conftest import REPO
 
@@ -43,6 +43,11 @@ def test_default_params_and_tiny_profile_are_valid():
 def test_bad_values_are_named(section, key, value, words):
     with pytest.raises(ConfigError, match=words.replace("(", r"\(").replace(".", r"\.")):
         validate(_with(section, key, value), "params.yaml")
+
+
+def test_per_layer_gives_one_kernel_per_hidden_layer():
+    assert per_layer(3) == [3, 3]
+    assert per_layer([3, 1]) == [3, 1]
 
 
 def test_a_task_may_give_each_hidden_layer_its_own_kernel():

@@ -11,6 +11,7 @@ def test_hidden_kernels_name_the_common_size_and_the_exceptions():
     assert hidden_kernels({"seg": 3, "det": 3, "cls": 3}) == "3×3"
     assert hidden_kernels({"seg": 3, "det": 3, "cls": 1}) == "3×3 (cls 1×1)"
     assert hidden_kernels({"seg": 3, "det": [3, 1], "cls": 1}) == "3×3 (det 3×3/1×1, cls 1×1)"
+    assert hidden_kernels({"seg": [3, 3], "det": 3, "cls": [1, 1]}) == "3×3 (cls 1×1)"  # a list of equal sizes is one size
 
 
 def test_markdown_table_has_a_header_a_rule_and_one_line_per_row():

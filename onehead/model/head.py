@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..catalog import TASK_ORDER
+from ..config import per_layer
 from .layers import TaskBatchNorm2d, TaskConv2d
 
 HEATMAP_PRIOR = 0.1  # initial foreground probability of the detection heatmap (CenterNet)
@@ -106,7 +107,7 @@ def layer_kernels(kernel: dict[str, int | list[int]] | int, layer: int) -> dict[
     """Each task's kernel size in hidden layer `layer` (0 or 1): a task's int holds for both layers."""
     if isinstance(kernel, int):
         return kernel
-    return {task: k if isinstance(k, int) else k[layer] for task, k in kernel.items()}
+    return {task: per_layer(k)[layer] for task, k in kernel.items()}
 
 
 def count_layers(head: nn.Module) -> int:

@@ -11,13 +11,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 from ..catalog import METRIC_LABEL, METRICS, STAGE_INFO, STAGE_ORDER, task_of_metric  # noqa: E402
+from ..config import per_layer  # noqa: E402
 from .draw import save_png  # noqa: E402
 
 
 def hidden_kernels(kernels: dict[str, int | list[int]]) -> str:
     """The head's hidden kernel size, e.g. '3×3', or '3×3 (det 3×3/1×1, cls 1×1)' when some task's groups
     differ (a/b: the first hidden layer's kernel, then the second's)."""
-    texts = {t: "/".join(f"{k}×{k}" for k in ([k] if isinstance(k, int) else k)) for t, k in kernels.items()}
+    texts = {t: "/".join(f"{k}×{k}" for k in dict.fromkeys(per_layer(kernel))) for t, kernel in kernels.items()}
     sizes = list(texts.values())
     common = max(dict.fromkeys(sizes), key=sizes.count)  # a tie goes to the first task's, not to hash order
     others = [f"{t} {text}" for t, text in texts.items() if text != common]
