@@ -10,7 +10,8 @@ from onehead.report.markdown import table
 def test_hidden_kernels_name_the_common_size_and_the_exceptions():
     assert hidden_kernels({"seg": 3, "det": 3, "cls": 3}) == "3×3"
     assert hidden_kernels({"seg": 3, "det": 3, "cls": 1}) == "3×3 (cls 1×1)"
-    assert hidden_kernels({"seg": 3, "det": [3, 1], "cls": 1}) == "3×3 (det 3×3/1×1, cls 1×1)"
+    assert hidden_kernels({"seg": 3, "det": [3, 1], "cls": 3}) == "3×3 (det 3×3/1×1)"
+    assert hidden_kernels({"seg": [3, 1], "det": 3, "cls": 1}) == "seg 3×3/1×1, det 3×3, cls 1×1"  # no two agree
     assert hidden_kernels({"seg": [3, 3], "det": 3, "cls": [1, 1]}) == "3×3 (cls 1×1)"  # a list of equal sizes is one size
 
 

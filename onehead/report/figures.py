@@ -16,11 +16,14 @@ from .draw import save_png  # noqa: E402
 
 
 def hidden_kernels(kernels: dict[str, int | list[int]]) -> str:
-    """The head's hidden kernel size, e.g. '3×3', or '3×3 (det 3×3/1×1, cls 1×1)' when some task's groups
-    differ (a/b: the first hidden layer's kernel, then the second's)."""
+    """The head's hidden kernel size, e.g. '3×3', or '3×3 (cls 1×1)' when some task's groups differ from
+    the size most tasks share, or each task's, e.g. 'seg 3×3/1×1, det 3×3, cls 1×1', when no two agree
+    (a/b: the first hidden layer's kernel, then the second's)."""
     texts = {t: "/".join(f"{k}×{k}" for k in dict.fromkeys(per_layer(kernel))) for t, kernel in kernels.items()}
     sizes = list(texts.values())
     common = max(dict.fromkeys(sizes), key=sizes.count)  # a tie goes to the first task's, not to hash order
+    if len(sizes) > 1 and sizes.count(common) == 1:
+        return ", ".join(f"{t} {text}" for t, text in texts.items())
     others = [f"{t} {text}" for t, text in texts.items() if text != common]
     return common + (f" ({', '.join(others)})" if others else "")
 
@@ -95,13 +98,14 @@ def architecture_diagram(params, layout, counts: dict, out: Path) -> Path:
     ax.set(xlim=(0, 12), ylim=(0, 4))
     ax.axis("off")
     width = 1.6
+    kernel_lines = hidden_kernels(params.head_kernel).replace(", ", "\n")  # one task per line when they differ
     blocks = [
         (0.1, "input\n[0,1] RGB", "#eeeeee"),
         (2.2, f"backbone\n{params.backbone}\nC3/C4/C5 (s8/16/32)\n{counts['backbone'] / 1e6:.2f} M", "#cfe2f3"),
         (4.3, f"neck: 1 FPN layer\n1×1 laterals → s8\n{params.neck_kernel}×{params.neck_kernel} conv-BN-ReLU\n"
               f"{channel_groups(params.neck_channels)}\n"
               f"{counts['neck'] / 1e6:.2f} M", "#d9ead3"),
-        (6.4, f"head (3 layers)\n{hidden_kernels(params.head_kernel)}\nconv-BN-ReLU ×2\n{channel_groups(params.head_channels)}\n1×1 conv → {layout.total} ch\n"
+        (6.4, f"head (3 layers)\n{kernel_lines}\nconv-BN-ReLU ×2\n{channel_groups(params.head_channels)}\n1×1 conv → {layout.total} ch\n"
               f"{context_line(params.context_for)}"
               f"{counts['head'] / 1e6:.2f} M", "#fce5cd"),
     ]
