@@ -13,6 +13,7 @@ def test_hidden_kernels_name_the_common_size_and_the_exceptions():
     assert hidden_kernels({"seg": 3, "det": [3, 1], "cls": 3}) == "3×3 (det 3×3/1×1)"
     assert hidden_kernels({"seg": [3, 1], "det": 3, "cls": 1}) == "seg 3×3/1×1, det 3×3, cls 1×1"  # no two agree
     assert hidden_kernels({"seg": [3, 3], "det": 3, "cls": [1, 1]}) == "3×3 (cls 1×1)"  # a list of equal sizes is one size
+    assert hidden_kernels({"seg": [3, 1], "det": 3, "cls": 1}, sep="\n") == "seg 3×3/1×1\ndet 3×3\ncls 1×1"
 
 
 def test_markdown_table_has_a_header_a_rule_and_one_line_per_row():

@@ -15,17 +15,17 @@ from ..config import per_layer  # noqa: E402
 from .draw import save_png  # noqa: E402
 
 
-def hidden_kernels(kernels: dict[str, int | list[int]]) -> str:
+def hidden_kernels(kernels: dict[str, int | list[int]], sep: str = ", ") -> str:
     """The head's hidden kernel size, e.g. '3×3', or '3×3 (cls 1×1)' when some task's groups differ from
     the size most tasks share, or each task's, e.g. 'seg 3×3/1×1, det 3×3, cls 1×1', when no two agree
-    (a/b: the first hidden layer's kernel, then the second's)."""
+    (a/b: the first hidden layer's kernel, then the second's; `sep` goes between tasks)."""
     texts = {t: "/".join(f"{k}×{k}" for k in dict.fromkeys(per_layer(kernel))) for t, kernel in kernels.items()}
     sizes = list(texts.values())
     common = max(dict.fromkeys(sizes), key=sizes.count)  # a tie goes to the first task's, not to hash order
     if len(sizes) > 1 and sizes.count(common) == 1:
-        return ", ".join(f"{t} {text}" for t, text in texts.items())
+        return sep.join(f"{t} {text}" for t, text in texts.items())
     others = [f"{t} {text}" for t, text in texts.items() if text != common]
-    return common + (f" ({', '.join(others)})" if others else "")
+    return common + (f" ({sep.join(others)})" if others else "")
 
 
 def read_tsv(path: Path) -> list[dict[str, float]]:
@@ -98,7 +98,7 @@ def architecture_diagram(params, layout, counts: dict, out: Path) -> Path:
     ax.set(xlim=(0, 12), ylim=(0, 4))
     ax.axis("off")
     width = 1.6
-    kernel_lines = hidden_kernels(params.head_kernel).replace(", ", "\n")  # one task per line when they differ
+    kernel_lines = hidden_kernels(params.head_kernel, sep="\n")  # one task per line when they differ
     blocks = [
         (0.1, "input\n[0,1] RGB", "#eeeeee"),
         (2.2, f"backbone\n{params.backbone}\nC3/C4/C5 (s8/16/32)\n{counts['backbone'] / 1e6:.2f} M", "#cfe2f3"),
