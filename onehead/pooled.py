@@ -1,6 +1,6 @@
 """Pooled scores of fold trials: one score over all their held-out images.
 
-    python -m onehead.pooled TRIAL ... [--vs TRIAL ...] [--task seg|det] [--trials trials] [--data data]
+    python -m onehead.pooled TRIAL ... [--vs TRIAL ...] [--task seg|det|cls] [--trials trials] [--data data]
 
 One object moves a 60-image mIoU by several points, about the size of a good lever. The four fold
 trials of one setting (`python -m onehead.trial NAME stage1_seg --fold K`, K = 0..3) hold out every
@@ -9,7 +9,8 @@ images at once; the same four models on val give a second pooled score. `--vs` p
 setting's trials the same way and lists the classes whose IoU moved most between the two.
 Detection trials (stage 2) are pooled alike: every trial's boxes on its held-out quarter go into one
 COCOeval (AP, AP@0.5), and the val images each model scored count as images of their own.
-Each trial is scored on the task its checkpoint learnt last, or on `--task seg|det`.
+Classification trials (stage 3) count correct images: Top-1 over all held-out images, and over val
+once per model. Each trial is scored on the task its checkpoint learnt last, or on `--task`.
 """
 from __future__ import annotations
 
@@ -35,7 +36,8 @@ SHOWN_CLASSES = 6  # classes listed with --vs: those whose held-out IoU moved mo
 @dataclass
 class PooledScore:
     """A group of trials pooled on their held-out quarters and on val: segmentation's summed confusion
-    matrices, or detection's (ground truth, image ids, boxes) of each trial and data root."""
+    matrices, classification's summed [correct, images], or detection's (ground truth, image ids,
+    boxes) of each trial and data root."""
     trials: list[str]
     task: str
     held_out: np.ndarray | list[tuple]
@@ -74,17 +76,16 @@ def trial_checkpoint(trials: Path, name: str, records: list[dict]) -> tuple[Path
 def trial_parts(name: str, checkpoint: Path, data_roots: list[Path], max_det: int, task: str | None = None,
                 device=torch.device("cpu")) -> tuple[str, list]:
     """The task scored (`task`, default the one trial `name` learnt last) and, for each data root's val
-    split, what pooling needs of it: segmentation's confusion matrix (`seg.confusion`) or detection's
-    (COCO ground truth, image ids, boxes), computed as the stages score them; one checkpoint load."""
+    split, what pooling needs of it: segmentation's confusion matrix (`seg.confusion`), classification's
+    [correct, images] or detection's (COCO ground truth, image ids, boxes), computed as the stages
+    score them; one checkpoint load."""
     from .checkpoint import load_checkpoint, model_from_checkpoint
     from .data.datasets import build_dataset
     from .data.transforms import eval_transform
     from .engine import eval_loader
-    from .tasks import det, seg
+    from .tasks import cls, det, seg
     ckpt = load_checkpoint(checkpoint)
     task = task or ckpt.learned[-1]
-    if task not in ("seg", "det"):
-        raise ConfigError(f"{checkpoint}: pooling scores segmentation or detection (--task), not {task}")
     if task not in ckpt.learned:
         raise ConfigError(f"{checkpoint}: has not learnt {task} (learned: {', '.join(ckpt.learned)})")
     model = model_from_checkpoint(ckpt, checkpoint).eval().to(device)
@@ -92,8 +93,13 @@ def trial_parts(name: str, checkpoint: Path, data_roots: list[Path], max_det: in
     for root in data_roots:
         dataset = build_dataset(task, root, "val", eval_transform(task, ckpt.image_size[task]))
         loader = eval_loader(dataset, f"eval {name}")
-        parts.append(seg.confusion(model, loader, dataset, device) if task == "seg" else
-                     (dataset.coco, dataset.image_ids, det.detections(model, loader, dataset, device, max_det)))
+        if task == "seg":
+            parts.append(seg.confusion(model, loader, dataset, device))
+        elif task == "cls":
+            correct = round(cls.evaluate(model, loader, dataset, device)["top1"] * len(dataset))
+            parts.append(np.array([correct, len(dataset)]))
+        else:
+            parts.append((dataset.coco, dataset.image_ids, det.detections(model, loader, dataset, device, max_det)))
     return task, parts
 
 
@@ -108,7 +114,7 @@ def pool(names: list[str], trials: Path, val_root: Path, task: str | None = None
     if len(scored) > 1:
         raise ConfigError(f"trials {', '.join(names)}: learnt different last tasks; choose one with --task")
     scored_task = scored.pop()
-    if scored_task == "seg":
+    if scored_task in ("seg", "cls"):
         return PooledScore(names, scored_task, sum(held_out), sum(val))
     return PooledScore(names, scored_task, held_out, val)
 
@@ -133,12 +139,21 @@ def merged_coco(parts: list[tuple]):
 
 
 def pooled_scores(task: str, pooled: np.ndarray | list[tuple]) -> dict:
-    """Segmentation: mIoU and per-class IoU of a summed confusion; detection: COCOeval AP and AP@0.5."""
+    """Segmentation: mIoU and per-class IoU of a summed confusion; classification: Top-1 of summed
+    [correct, images]; detection: COCOeval AP and AP@0.5."""
     if task == "seg":
         miou, per_class = miou_from_confusion(pooled)
         return {"miou": miou, "per_class": per_class}
+    if task == "cls":
+        correct, images = (int(n) for n in pooled)
+        return {"top1": correct / images, "correct": correct, "images": images}
     merged, boxes = merged_coco(pooled)
     return coco_map(merged, boxes, sorted(merged.imgs))
+
+
+def top1_text(score: dict) -> str:
+    """Pooled Top-1 with its counts, e.g. "0.9833 (118/120)": one image is a visible step."""
+    return f"{score['top1']:.4f} ({score['correct']}/{score['images']})"
 
 
 def summary(scores: list[PooledScore], class_names: list[str]) -> str:
@@ -149,6 +164,10 @@ def summary(scores: list[PooledScore], class_names: list[str]) -> str:
         lines = ["| trials | pooled held-out AP / AP@0.5 | pooled val AP / AP@0.5 |", "|---|---|---|"]
         lines += [f"| {', '.join(s.trials)} | {h['map']:.4f} / {h['map50']:.4f} | {v['map']:.4f} / {v['map50']:.4f} |"
                   for s, h, v in zip(scores, held, val)]
+        return "\n".join(lines)
+    if scores[0].task == "cls":
+        lines = ["| trials | pooled held-out Top-1 | pooled val Top-1 |", "|---|---|---|"]
+        lines += [f"| {', '.join(s.trials)} | {top1_text(h)} | {top1_text(v)} |" for s, h, v in zip(scores, held, val)]
         return "\n".join(lines)
     lines = ["| trials | pooled held-out mIoU | pooled val mIoU |", "|---|---|---|"]
     lines += [f"| {', '.join(s.trials)} | {h['miou']:.4f} | {v['miou']:.4f} |" for s, h, v in zip(scores, held, val)]
@@ -169,7 +188,7 @@ def main(argv=None) -> None:
     parser.add_argument("names", nargs="+", metavar="TRIAL", help="fold trials of one setting")
     parser.add_argument("--vs", nargs="+", default=[], metavar="TRIAL", help="fold trials of a second setting")
     parser.add_argument("--trials", type=Path, default=Path("trials"))
-    parser.add_argument("--task", choices=("seg", "det"),
+    parser.add_argument("--task", choices=("seg", "det", "cls"),
                         help="the task scored (default: the one each trial learnt last)")
     parser.add_argument("--data", type=Path, help="data folder with the real val split (default: params.yaml's)")
     args = parser.parse_args(argv)

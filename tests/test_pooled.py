@@ -108,3 +108,31 @@ def test_merged_images_keep_their_own_objects_and_boxes():
     assert [b["image_id"] for b in boxes] == [1]
     assert pooled_scores("det", parts) == pytest.approx({"map": 51 / 101, "map50": 51 / 101})
     assert pooled_scores("det", parts[:1]) == pytest.approx({"map": 1.0, "map50": 1.0})
+
+
+CLS_TINY = [*DET_TINY, "stage3_cls.epochs=1", "stage3_cls.image_size=64", "stage3_cls.batch_size=2"]
+
+
+def test_classification_trials_pool_correct_images(workdir, capsys):
+    for name, stage, start in (("s1", "stage1_seg", []), ("s2", "stage2_det", ["--start", "s1"])):
+        code, _, err = run_main(capsys, trial_main, [name, stage, *start, "--threads", 1, *CLS_TINY])
+        assert code == 0, err
+    for k in (0, 1):
+        code, _, err = run_main(capsys, trial_main, [f"c{k}", "stage3_cls", "--start", "s2", "--fold", k,
+                                                     "--threads", 1, *CLS_TINY])
+        assert code == 0, err
+    records = {r["name"]: r for r in trial_records(workdir / "trials")}
+    # one trial pooled alone scores the Top-1 the trial recorded on its held-out quarter and on val
+    alone = pool(["c1"], workdir / "trials", workdir / "data")
+    assert alone.task == "cls"
+    assert pooled_scores("cls", alone.held_out)["top1"] == pytest.approx(records["c1"]["metrics"]["cls"]["top1"])
+    assert pooled_scores("cls", alone.val)["top1"] == pytest.approx(records["c1"]["val"]["cls"]["top1"])
+    # 8 training images (2 classes × 4): each fold holds out 2; val's 8 images count once per model
+    both = pool(["c0", "c1"], workdir / "trials", workdir / "data")
+    assert both.held_out[1] == 4 and both.val[1] == 16
+    correct = sum(round(records[n]["metrics"]["cls"]["top1"] * 2) for n in ("c0", "c1"))
+    assert pooled_scores("cls", both.held_out) == {"top1": correct / 4, "correct": correct, "images": 4}
+
+    code, out, err = run_main(capsys, pooled_main, ["c0", "--vs", "c1"])
+    assert code == 0, err
+    assert "pooled held-out Top-1" in out and f"| c0 | {records['c0']['metrics']['cls']['top1']:.4f} (" in out
