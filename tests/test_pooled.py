@@ -52,14 +52,19 @@ def test_trials_that_cannot_be_pooled_are_clear_errors(workdir, capsys):
 DET_TINY = [*TINY, "stage2_det.epochs=1", "stage2_det.image_size=64", "stage2_det.batch_size=2"]
 
 
+def fold_pair(capsys, workdir, prefix: str, stage: str, start: str, overrides: list[str]) -> dict:
+    """Trials PREFIX0 and PREFIX1 of `stage` on folds 0 and 1, from trial `start`; every record by name."""
+    for k in (0, 1):
+        code, _, err = run_main(capsys, trial_main, [f"{prefix}{k}", stage, "--start", start, "--fold", k,
+                                                     "--threads", 1, *overrides])
+        assert code == 0, err
+    return {r["name"]: r for r in trial_records(workdir / "trials")}
+
+
 def test_detection_trials_pool_into_one_cocoeval(workdir, capsys):
     code, _, err = run_main(capsys, trial_main, ["s1", "stage1_seg", "--threads", 1, *DET_TINY])
     assert code == 0, err
-    for k in (0, 1):
-        code, _, err = run_main(capsys, trial_main, [f"d{k}", "stage2_det", "--start", "s1", "--fold", k,
-                                                     "--threads", 1, *DET_TINY])
-        assert code == 0, err
-    records = {r["name"]: r for r in trial_records(workdir / "trials")}
+    records = fold_pair(capsys, workdir, "d", "stage2_det", "s1", DET_TINY)
     # one trial pooled alone scores what the trial recorded on its held-out quarter and on val
     alone = pool(["d1"], workdir / "trials", workdir / "data")
     assert alone.task == "det"
@@ -117,11 +122,7 @@ def test_classification_trials_pool_correct_images(workdir, capsys):
     for name, stage, start in (("s1", "stage1_seg", []), ("s2", "stage2_det", ["--start", "s1"])):
         code, _, err = run_main(capsys, trial_main, [name, stage, *start, "--threads", 1, *CLS_TINY])
         assert code == 0, err
-    for k in (0, 1):
-        code, _, err = run_main(capsys, trial_main, [f"c{k}", "stage3_cls", "--start", "s2", "--fold", k,
-                                                     "--threads", 1, *CLS_TINY])
-        assert code == 0, err
-    records = {r["name"]: r for r in trial_records(workdir / "trials")}
+    records = fold_pair(capsys, workdir, "c", "stage3_cls", "s2", CLS_TINY)
     # one trial pooled alone scores the Top-1 the trial recorded on its held-out quarter and on val
     alone = pool(["c1"], workdir / "trials", workdir / "data")
     assert alone.task == "cls"
