@@ -151,27 +151,29 @@ def pooled_scores(task: str, pooled: np.ndarray | list[tuple]) -> dict:
     return coco_map(merged, boxes, sorted(merged.imgs))
 
 
-def top1_text(score: dict) -> str:
-    """Pooled Top-1 with its counts, e.g. "0.9833 (118/120)": one image is a visible step."""
-    return f"{score['top1']:.4f} ({score['correct']}/{score['images']})"
+SCORE_NAMES = {"seg": "mIoU", "det": "AP / AP@0.5", "cls": "Top-1"}  # the columns of `summary`'s table
+
+
+def score_text(task: str, score: dict) -> str:
+    """One pooled score as a table cell; Top-1 with its counts, e.g. "0.9833 (118/120)" (one image is a
+    visible step)."""
+    if task == "det":
+        return f"{score['map']:.4f} / {score['map50']:.4f}"
+    if task == "cls":
+        return f"{score['top1']:.4f} ({score['correct']}/{score['images']})"
+    return f"{score['miou']:.4f}"
 
 
 def summary(scores: list[PooledScore], class_names: list[str]) -> str:
     """A table of pooled scores; for two segmentation groups also the classes whose held-out IoU moved most."""
-    held = [pooled_scores(s.task, s.held_out) for s in scores]
-    val = [pooled_scores(s.task, s.val) for s in scores]
-    if scores[0].task == "det":
-        lines = ["| trials | pooled held-out AP / AP@0.5 | pooled val AP / AP@0.5 |", "|---|---|---|"]
-        lines += [f"| {', '.join(s.trials)} | {h['map']:.4f} / {h['map50']:.4f} | {v['map']:.4f} / {v['map50']:.4f} |"
-                  for s, h, v in zip(scores, held, val)]
-        return "\n".join(lines)
-    if scores[0].task == "cls":
-        lines = ["| trials | pooled held-out Top-1 | pooled val Top-1 |", "|---|---|---|"]
-        lines += [f"| {', '.join(s.trials)} | {top1_text(h)} | {top1_text(v)} |" for s, h, v in zip(scores, held, val)]
-        return "\n".join(lines)
-    lines = ["| trials | pooled held-out mIoU | pooled val mIoU |", "|---|---|---|"]
-    lines += [f"| {', '.join(s.trials)} | {h['miou']:.4f} | {v['miou']:.4f} |" for s, h, v in zip(scores, held, val)]
-    if len(scores) == 2:
+    task = scores[0].task
+    held = [pooled_scores(task, s.held_out) for s in scores]
+    val = [pooled_scores(task, s.val) for s in scores]
+    name = SCORE_NAMES[task]
+    lines = [f"| trials | pooled held-out {name} | pooled val {name} |", "|---|---|---|"]
+    lines += [f"| {', '.join(s.trials)} | {score_text(task, h)} | {score_text(task, v)} |"
+              for s, h, v in zip(scores, held, val)]
+    if task == "seg" and len(scores) == 2:
         a_held, b_held = (h["per_class"] for h in held)
         a_val, b_val = (v["per_class"] for v in val)
         scored = ~(np.isnan(a_held) & np.isnan(b_held))  # a class neither group's held-out images have or predict: no row
