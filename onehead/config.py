@@ -34,6 +34,7 @@ def _check(ok, hint: str):
 
 Positive = Annotated[float, Field(gt=0)]
 NonNegative = Annotated[float, Field(ge=0)]
+Probability = Annotated[float, Field(ge=0, le=1)]
 Count = Annotated[int, Field(ge=0)]
 ImageSize = Annotated[int, _check(lambda v: v >= 32 and v % 32 == 0, "a multiple of 32, at least 32")]
 ReplayCount = Annotated[int, Field(ge=0, le=MAX_REPLAY_PER_TASK)]
@@ -140,6 +141,7 @@ class StageParams(Section):
     old_rows_lr_scale: NonNegative
     eval_every: Annotated[int, Field(gt=0)]
     imagenet_teacher: NonNegative = 0.0   # classification: distil the pretrained ImageNet classifier (weight)
+    copy_paste: Probability = 0.0         # detection: share of training images given pasted objects
 
     @property
     def preserves_earlier_outputs(self) -> bool:
@@ -193,6 +195,8 @@ class Params(Section):
             if self.stage(name).imagenet_teacher and STAGE_INFO[name].task != "cls":
                 raise ValueError(f"{name}.imagenet_teacher: only the classification stage has an ImageNet teacher; "
                                  "use 0")
+            if self.stage(name).copy_paste and STAGE_INFO[name].task != "det":
+                raise ValueError(f"{name}.copy_paste: only detection pastes objects (from its outlines); use 0")
         return self
 
 

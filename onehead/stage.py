@@ -24,7 +24,7 @@ from .checkpoint import check_compatible, load_checkpoint, model_from_checkpoint
 from .cli import user_errors
 from .config import ModelParams, Params, StageParams, load_params
 from .data.common import collate
-from .data.datasets import build_dataset
+from .data.datasets import build_dataset, build_training_set
 from .data.transforms import eval_transform, train_transform
 from .engine import TrainStep, score_tasks, train_one_epoch
 from .io import read_json, write_json, write_text
@@ -232,8 +232,8 @@ def fit(run: Run, params: Params, build_strategy, start: Start, world, device, w
     """Train `run` from `start`; returns the model and its history (`start` gains the task)."""
     task, sp, tp, root = run.task, run.settings, params.train, params.data.root
     model = start.model.to(device)
-    loader = train_loader(build_dataset(task, root, "train", train_transform(task, sp.image_size)), run.name,
-                          sp.batch_size, workers, world, run.seed, generator)
+    train_set = build_training_set(task, root, train_transform(task, sp.image_size), sp.copy_paste)
+    loader = train_loader(train_set, run.name, sp.batch_size, workers, world, run.seed, generator)
     model.set_trainable(sp.trainable, task)
     earlier = list(start.learned)
     strategy = build_strategy(params.strategy) if needs_strategy(earlier, sp) else Strategy()

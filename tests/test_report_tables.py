@@ -67,6 +67,13 @@ def test_stage_summary_names_the_teacher_a_stage_distils():
     assert "distils" not in stage_summary("stage2_det", params.stage2_det)
 
 
+def test_stage_summary_names_copy_paste_when_a_stage_pastes_objects():
+    params = load_params(REPO / "params.yaml")
+    det = params.stage2_det.model_copy(update={"copy_paste": 0.5})
+    assert stage_summary("stage2_det", det).endswith(f"{det.image_size} px; objects pasted into 50% of its images)")
+    assert "pasted" not in stage_summary("stage1_seg", params.stage1_seg)
+
+
 def test_isolation_sentence_names_the_isolated_tasks_in_number():
     assert "reuses everything segmentation computes" in isolation_sentence([])
     assert "det — its groups read only their own channels" in isolation_sentence(["det"])

@@ -41,11 +41,28 @@ class CocoDetection(TaskDataset):
     def __len__(self) -> int:
         return len(self.image_ids)
 
+    def objects(self, index: int) -> list[dict]:
+        """The image's annotations that are training targets (not crowds), in target order."""
+        return [a for a in self.coco.loadAnns(self.coco.getAnnIds(imgIds=self.image_ids[index]))
+                if not a.get("iscrowd", 0)]
+
+    def object_masks(self, index: int) -> torch.Tensor:
+        """N × H × W bool masks of `objects(index)`: their polygons, or their boxes where an
+        annotation has no outline."""
+        info = self.coco.imgs[self.image_ids[index]]
+        masks = torch.zeros(len(self.objects(index)), info["height"], info["width"], dtype=torch.bool)
+        for mask, ann in zip(masks, self.objects(index)):
+            if ann.get("segmentation"):
+                mask[:] = torch.from_numpy(self.coco.annToMask(ann)).bool()
+            else:
+                x, y, w, h = (round(v) for v in ann["bbox"])
+                mask[y:y + h, x:x + w] = True
+        return masks
+
     def load(self, index: int):
         info = self.coco.loadImgs(self.image_ids[index])[0]
         image = read_rgb(self.image_dir / info["file_name"])
-        anns = [a for a in self.coco.loadAnns(self.coco.getAnnIds(imgIds=info["id"]))
-                if not a.get("iscrowd", 0)]
+        anns = self.objects(index)
         boxes = torch.tensor([[x, y, x + w, y + h] for x, y, w, h in (a["bbox"] for a in anns)],
                              dtype=torch.float32).reshape(-1, 4)
         labels = torch.tensor([self.label_of[a["category_id"]] for a in anns], dtype=torch.long)

@@ -86,8 +86,9 @@ STRATEGY_NOTES = {
 
 def stage_summary(stage: str, sp) -> str:
     teacher = f"; distils Lite0's ImageNet classifier (weight {sp.imagenet_teacher})" if sp.imagenet_teacher else ""
+    pasting = f"; objects pasted into {sp.copy_paste:.0%} of its images" if sp.copy_paste else ""
     return (f"{stage}: `{sp.trainable}` (lr {sp.lr}; own rows ×{sp.task_rows_lr_scale}, earlier rows "
-            f"×{sp.old_rows_lr_scale}; {sp.epochs} epochs, {sp.image_size} px{teacher})")
+            f"×{sp.old_rows_lr_scale}; {sp.epochs} epochs, {sp.image_size} px{teacher}{pasting})")
 
 
 ISOLATION_NOTE = {
