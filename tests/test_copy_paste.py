@@ -126,3 +126,14 @@ def test_copy_paste_is_for_detection_only():
     from tests.test_config import _with
     with pytest.raises(ConfigError, match=r"stage1_seg\.copy_paste: only detection pastes objects"):
         validate(_with("stage1_seg", "copy_paste", 0.5), "params.yaml")
+
+
+def test_an_unreadable_outline_is_named_with_its_file_and_annotation(tmp_path):
+    from onehead.errors import DataError
+    root = _polygon_root(tmp_path)
+    ann_path = root / "mini_coco_det" / "annotations" / "instances_train.json"
+    coco = json.loads(ann_path.read_text())
+    coco["annotations"][0]["segmentation"] = [[10, 12]]  # one point: no polygon
+    ann_path.write_text(json.dumps(coco))
+    with pytest.raises(DataError, match=r"instances_train\.json: annotation 1: unreadable segmentation"):
+        build_dataset("det", root, "train").object_masks(0)

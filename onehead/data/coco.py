@@ -13,6 +13,7 @@ import torch
 from torchvision import tv_tensors
 
 from ..catalog import TASK_INFO
+from ..errors import DataError
 from .common import TaskDataset, read_rgb
 from .validate import load_coco_json
 
@@ -49,11 +50,15 @@ class CocoDetection(TaskDataset):
     def object_masks(self, index: int) -> torch.Tensor:
         """N × H × W bool masks of `objects(index)`: their polygons, or their boxes where an
         annotation has no outline."""
-        info = self.coco.imgs[self.image_ids[index]]
-        masks = torch.zeros(len(self.objects(index)), info["height"], info["width"], dtype=torch.bool)
-        for mask, ann in zip(masks, self.objects(index)):
+        info, objects = self.coco.imgs[self.image_ids[index]], self.objects(index)
+        masks = torch.zeros(len(objects), info["height"], info["width"], dtype=torch.bool)
+        for mask, ann in zip(masks, objects):
             if ann.get("segmentation"):
-                mask[:] = torch.from_numpy(self.coco.annToMask(ann)).bool()
+                try:
+                    mask[:] = torch.from_numpy(self.coco.annToMask(ann)).bool()
+                except Exception as err:
+                    raise DataError(f"{self.ann_file}: annotation {ann.get('id')}: unreadable segmentation "
+                                    f"({type(err).__name__}: {err})") from None
             else:
                 x, y, w, h = (round(v) for v in ann["bbox"])
                 mask[y:y + h, x:x + w] = True
