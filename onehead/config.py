@@ -173,6 +173,13 @@ class ReportParams(Section):
     qualitative_images: Count
 
 
+# Stage keys that only one task's stage may switch on: {key: (task, why elsewhere it must stay 0)}.
+TASK_ONLY_KEYS = {
+    "imagenet_teacher": ("cls", "only the classification stage has an ImageNet teacher"),
+    "copy_paste": ("det", "only detection pastes objects (from its outlines)"),
+}
+
+
 class Params(Section):
     data: DataParams
     model: ModelParams
@@ -190,13 +197,11 @@ class Params(Section):
         return getattr(self, name)
 
     @model_validator(mode="after")
-    def _teacher_only_for_classification(self):
+    def _task_only_keys_off_elsewhere(self):
         for name in STAGE_ORDER:
-            if self.stage(name).imagenet_teacher and STAGE_INFO[name].task != "cls":
-                raise ValueError(f"{name}.imagenet_teacher: only the classification stage has an ImageNet teacher; "
-                                 "use 0")
-            if self.stage(name).copy_paste and STAGE_INFO[name].task != "det":
-                raise ValueError(f"{name}.copy_paste: only detection pastes objects (from its outlines); use 0")
+            for key, (task, why) in TASK_ONLY_KEYS.items():
+                if getattr(self.stage(name), key) and STAGE_INFO[name].task != task:
+                    raise ValueError(f"{name}.{key}: {why}; use 0")
         return self
 
 

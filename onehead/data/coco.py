@@ -50,19 +50,23 @@ class CocoDetection(TaskDataset):
     def object_masks(self, index: int) -> torch.Tensor:
         """N × H × W bool masks of `objects(index)`: their polygons, or their boxes where an
         annotation has no outline."""
-        info, objects = self.coco.imgs[self.image_ids[index]], self.objects(index)
-        masks = torch.zeros(len(objects), info["height"], info["width"], dtype=torch.bool)
-        for mask, ann in zip(masks, objects):
-            if ann.get("segmentation"):
-                try:
-                    mask[:] = torch.from_numpy(self.coco.annToMask(ann)).bool()
-                except Exception as err:
-                    raise DataError(f"{self.ann_file}: annotation {ann.get('id')}: unreadable segmentation "
-                                    f"({type(err).__name__}: {err})") from None
-            else:
-                x, y, w, h = (round(v) for v in ann["bbox"])
-                mask[y:y + h, x:x + w] = True
-        return masks
+        info = self.coco.imgs[self.image_ids[index]]
+        masks = [self.object_mask(ann) for ann in self.objects(index)]
+        return torch.stack(masks) if masks else torch.zeros(0, info["height"], info["width"], dtype=torch.bool)
+
+    def object_mask(self, ann: dict) -> torch.Tensor:
+        """H × W bool mask of one annotation of this file: its polygon, or its box without one."""
+        info = self.coco.imgs[ann["image_id"]]
+        if not ann.get("segmentation"):
+            mask = torch.zeros(info["height"], info["width"], dtype=torch.bool)
+            x, y, w, h = (round(v) for v in ann["bbox"])
+            mask[y:y + h, x:x + w] = True
+            return mask
+        try:
+            return torch.from_numpy(self.coco.annToMask(ann)).bool()
+        except Exception as err:
+            raise DataError(f"{self.ann_file}: annotation {ann.get('id')}: unreadable segmentation "
+                            f"({type(err).__name__}: {err})") from None
 
     def load(self, index: int):
         info = self.coco.loadImgs(self.image_ids[index])[0]

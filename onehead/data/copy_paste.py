@@ -72,7 +72,7 @@ class ObjectBank:
 
     def cut(self, index: int, number: int) -> Piece | None:
         image, target = self.dataset.raw(index)
-        mask = self.dataset.object_masks(index)[number]
+        mask = self.dataset.object_mask(self.dataset.objects(index)[number])
         if not mask.any():
             return None
         x0, y0, x1, y1 = mask_box(mask)
@@ -137,7 +137,6 @@ class CopyPaste(Dataset):
     def __init__(self, dataset, probability: float, transform=None):
         self.dataset, self.probability, self.transform = dataset, probability, transform
         self.bank = ObjectBank(dataset)
-        self.class_names = dataset.class_names
 
     def __len__(self) -> int:
         return len(self.dataset)
