@@ -36,8 +36,9 @@ def _polygon_root(tmp_path):
 def test_the_bank_holds_outlined_objects_large_enough_and_cuts_them_along_the_outline(tmp_path):
     dataset = build_dataset("det", _polygon_root(tmp_path), "train")
     bank = ObjectBank(dataset)
-    assert bank.by_label == {0: [(0, 0)], 1: [(1, 0)]}  # not the 8-px dog, not the crowd
-    piece = bank.cut(1, 0)
+    objects = {label: [(index, ann["id"]) for index, ann in held] for label, held in bank.by_label.items()}
+    assert objects == {0: [(0, 1)], 1: [(1, 4)]}  # not the 8-px dog, not the crowd
+    piece = bank.cut(*bank.by_label[1][0])
     assert piece.label == 1 and piece.mask.shape == (20, 20)
     assert 150 < int(piece.mask.sum()) < 300  # a triangle of 200 px², not its box
     assert piece.mask[-1].all() and not piece.mask[0, -1]

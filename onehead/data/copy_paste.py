@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
+from torchvision.ops import masks_to_boxes
 
 from .common import finish_sample
 
@@ -32,9 +33,9 @@ class Piece:
 
 
 def mask_box(mask: torch.Tensor) -> list[int]:
-    """[x0, y0, x1, y1] of a non-empty mask's pixels."""
-    rows, cols = mask.any(1).nonzero()[:, 0], mask.any(0).nonzero()[:, 0]
-    return [int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1]
+    """[x0, y0, x1, y1] of a non-empty mask's pixels (x1, y1 exclusive, as box corners)."""
+    x0, y0, x1, y1 = (int(v) for v in masks_to_boxes(mask[None])[0])
+    return [x0, y0, x1 + 1, y1 + 1]
 
 
 def uniform(low: float, high: float) -> float:
@@ -46,38 +47,39 @@ def pick(items: list):
 
 
 class ObjectBank:
-    """The training objects with an outline and sides of at least MIN_SIDE, by label; each is cut
-    out on its first draw."""
+    """The training objects with an outline and sides of at least MIN_SIDE, by label, each as (image
+    index, annotation); an object is cut out on its first draw."""
 
     def __init__(self, dataset):
         self.dataset = dataset
-        self.by_label: dict[int, list[tuple[int, int]]] = {}
+        self.by_label: dict[int, list[tuple[int, dict]]] = {}
         for index in range(len(dataset)):
-            for number, ann in enumerate(dataset.objects(index)):
+            for ann in dataset.objects(index):
                 if ann.get("segmentation") and ann.get("area", 0) > 0 and min(ann["bbox"][2:]) >= MIN_SIDE:
                     label = dataset.label_of[ann["category_id"]]
-                    self.by_label.setdefault(label, []).append((index, number))
+                    self.by_label.setdefault(label, []).append((index, ann))
         self.labels = sorted(self.by_label)
-        self._pieces: dict[tuple[int, int], Piece | None] = {}
+        self._pieces: dict[int, Piece | None] = {}  # by annotation id
 
     def __bool__(self) -> bool:
         return bool(self.labels)
 
     def draw(self) -> Piece | None:
         """A random object of a random label (None when its outline covers no pixel)."""
-        key = pick(self.by_label[pick(self.labels)])
-        if key not in self._pieces:
-            self._pieces[key] = self.cut(*key)
-        return self._pieces[key]
+        index, ann = pick(self.by_label[pick(self.labels)])
+        if ann["id"] not in self._pieces:
+            self._pieces[ann["id"]] = self.cut(index, ann)
+        return self._pieces[ann["id"]]
 
-    def cut(self, index: int, number: int) -> Piece | None:
-        image, target = self.dataset.raw(index)
-        mask = self.dataset.object_mask(self.dataset.objects(index)[number])
+    def cut(self, index: int, ann: dict) -> Piece | None:
+        """Object `ann` of training image `index`: the pixels of its box and its outline's mask."""
+        image, _ = self.dataset.raw(index)
+        mask = self.dataset.object_mask(ann)
         if not mask.any():
             return None
         x0, y0, x1, y1 = mask_box(mask)
         return Piece(image[:, y0:y1, x0:x1].as_subclass(torch.Tensor).clone(), mask[y0:y1, x0:x1].clone(),
-                     int(target["labels"][number]))
+                     self.dataset.label_of[ann["category_id"]])
 
 
 def place(piece: Piece, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
