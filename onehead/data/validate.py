@@ -53,6 +53,7 @@ def load_coco_json(path: Path) -> dict:
         raise DataError(f"{path}: COCO JSON lacks key(s) {missing}")
     cat_ids = {c["id"] for c in data["categories"]}
     image_ids = {im["id"] for im in data["images"]}
+    check_unique_ids(path, data)
     for ann in data["annotations"]:
         for key in ("image_id", "category_id", "bbox"):
             if key not in ann:
@@ -66,6 +67,19 @@ def load_coco_json(path: Path) -> dict:
         if w <= 0 or h <= 0:
             raise DataError(f"{path}: annotation {ann.get('id')} has a bbox of non-positive size {ann['bbox']}")
     return data
+
+
+def check_unique_ids(path: Path, data: dict) -> None:
+    """Every image, annotation and category needs an id of its own: pycocotools indexes each list by
+    id, so a repeated one silently keeps only one of its entries."""
+    for key in COCO_KEYS:
+        seen = set()
+        for entry in data[key]:
+            if "id" not in entry:
+                raise DataError(f"{path}: an entry of '{key}' lacks 'id'")
+            if entry["id"] in seen:
+                raise DataError(f"{path}: '{key}' repeats id {entry['id']} (each needs its own)")
+            seen.add(entry["id"])
 
 
 def validate_coco(root: Path) -> None:
