@@ -88,6 +88,7 @@ class ModelParams(Section):
     backbone: Literal["efficientnet_lite0", "mobilenet_v3_small"]
     pretrained: bool
     conv_head_for: TaskList
+    last_block_for: TaskList | None = None  # None: the tasks not in conv_head_for (checkpoints before it)
     neck_channels: TaskChannels
     neck_kernel: Literal[1, 3]
     head_channels: TaskChannels
@@ -95,9 +96,28 @@ class ModelParams(Section):
     context_for: TaskList = []  # absent from checkpoints written before it existed
     isolated: TaskList = []     # tasks whose neck and head groups read only their own input group (ditto)
 
+    @model_validator(mode="after")
+    def _every_task_reads_stride_32(self):
+        """Without a conv head (`conv_head_for: []`) every task reads the last block, whatever `last_block_for` says."""
+        if self.last_block_for is None or not self.conv_head_for:
+            return self
+        unread = [t for t in TASK_ORDER if t not in self.conv_head_for + self.last_block_for]
+        if unread:
+            raise ValueError(f"model.last_block_for: {', '.join(unread)} would read neither the last block nor the "
+                             "conv head (list each task in last_block_for, conv_head_for or both)")
+        return self
+
+    def last_block_readers(self) -> list[str]:
+        """The tasks whose stride-32 input includes the backbone's last block."""
+        if not self.conv_head_for:
+            return list(TASK_ORDER)
+        if self.last_block_for is None:
+            return [t for t in TASK_ORDER if t not in self.conv_head_for]
+        return [t for t in TASK_ORDER if t in self.last_block_for]
+
     def architecture(self) -> dict:
         """What must match between a checkpoint and params.yaml (weights may come from either)."""
-        return self.model_dump(exclude={"pretrained"})
+        return {**self.model_dump(exclude={"pretrained", "last_block_for"}), "last_block_for": self.last_block_readers()}
 
 
 class TrainParams(Section):

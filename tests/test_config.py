@@ -64,6 +64,15 @@ def test_checks_across_keys_name_the_key_not_the_section():
         validate(params, "params.yaml")
 
 
+def test_every_task_must_read_the_stride_32_map():
+    with pytest.raises(ConfigError, match=r"^params\.yaml: model\.last_block_for: seg would read neither the last "
+                                          r"block nor the conv head"):
+        validate(_with("model", "last_block_for", ["det"]), "params.yaml")
+    without_conv_head = _with("model", "conv_head_for", [])
+    without_conv_head["model"]["last_block_for"] = ["det"]  # no conv head: every task reads the last block
+    assert validate(without_conv_head).model.last_block_readers() == ["seg", "det", "cls"]
+
+
 def test_missing_and_unknown_sections(tmp_path):
     params = copy.deepcopy(DEFAULT)
     del params["strategy"]

@@ -50,6 +50,25 @@ def test_neck_is_a_single_fpn_layer(model):
     assert list(model.neck.laterals[2].weights) == ["seg", "det"] and list(model.neck.laterals[3].weights) == ["cls"]
 
 
+def test_a_task_may_read_the_last_block_and_the_conv_head():
+    """cls listed in both: its stride-32 laterals read the last block and the conv head, and its outputs
+    depend on each; an unset `last_block_for` (older checkpoints) means every task not in `conv_head_for`."""
+    both = MODEL.model_copy(update={"last_block_for": ["seg", "det", "cls"]})
+    assert MODEL.architecture() == MODEL.model_copy(update={"last_block_for": ["seg", "det"]}).architecture()
+    assert both.architecture() != MODEL.architecture()
+    torch.manual_seed(0)
+    net = build_model(both, CLASSES).eval()
+    assert list(net.neck.laterals[2].weights) == ["seg", "det", "cls"] and list(net.neck.laterals[3].weights) == ["cls"]
+    # random maps of the backbone's shapes (a random backbone's own features are nearly zero)
+    feats = [torch.randn(1, c, 8 // 2 ** min(i, 2), 12 // 2 ** min(i, 2)) for i, c in enumerate([40, 112, 320, 1280])]
+    for lateral in (2, 3):
+        with torch.no_grad():
+            before = net.neck(feats)
+            net.neck.laterals[lateral].weights["cls"].add_(1.0)
+            after = net.neck(feats)
+        assert torch.equal(after[:, :56], before[:, :56]) and not torch.allclose(after[:, 56:], before[:, 56:])
+
+
 def test_neck_kernel_sets_the_fusing_conv():
     one = build_model(MODEL.model_copy(update={"neck_kernel": 1}), CLASSES).eval()
     assert kernels(one.neck.fuse) == {1}

@@ -41,13 +41,13 @@ class ForwardPass:
 class OneHeadNet(nn.Module):
     def __init__(self, backbone: str, pretrained: bool, conv_head_for: list[str], neck_channels: dict[str, int],
                  neck_kernel: int, head_channels: dict[str, int], layout: ChannelLayout,
-                 context_for: list[str] = (), isolated: list[str] = (), head_kernel: dict[str, int | list[int]] | int = 3):
+                 context_for: list[str] = (), isolated: list[str] = (), head_kernel: dict[str, int | list[int]] | int = 3,
+                 last_block_for: list[str] = ()):
         super().__init__()
         self.backbone = build_backbone(backbone, pretrained, conv_head=bool(conv_head_for))
         readers = None
-        if conv_head_for:  # the stride-32 map twice: the tasks not in `conv_head_for` read the last block
-            last_block = tuple(t for t in neck_channels if t not in conv_head_for)
-            readers = (None, None, last_block, tuple(conv_head_for))
+        if conv_head_for:  # the stride-32 map twice; a task that reads both sums its two laterals
+            readers = (None, None, tuple(last_block_for), tuple(conv_head_for))
         self.neck = FPNLayer(self.backbone.out_channels, neck_channels, readers, neck_kernel, tuple(isolated))
         self.head = OneHead(neck_channels, head_channels, layout,
                             self.backbone.out_channels[CONTEXT_MAP], tuple(context_for), tuple(isolated), head_kernel)
@@ -159,7 +159,8 @@ def build_model(model_params, classes: dict[str, list[str]]) -> OneHeadNet:
     layout = ChannelLayout(len(classes["det"]), len(classes["seg"]), len(classes["cls"]))
     model = OneHeadNet(model_params.backbone, model_params.pretrained, model_params.conv_head_for,
                        model_params.neck_channels, model_params.neck_kernel, model_params.head_channels, layout,
-                       model_params.context_for, model_params.isolated, model_params.head_kernel)
+                       model_params.context_for, model_params.isolated, model_params.head_kernel,
+                       model_params.last_block_readers())
     return to_channels_last(model)
 
 

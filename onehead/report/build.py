@@ -117,9 +117,8 @@ def strategy_notes(params: Params) -> str:
 def model_section(params: Params, arch_png) -> str:
     m = params.model
     groups = figures.channel_groups
-    readers = ", ".join(m.conv_head_for) or "no task"
-    c5 = (f"its last block (320 ch) and, for {readers}, its pretrained 1×1 conv head (1280 ch)"
-          if m.conv_head_for else "its last block (320 ch)")
+    c5 = (f"its last block (320 ch) for {', '.join(m.last_block_readers())} and its pretrained 1×1 conv head "
+          f"(1280 ch) for {', '.join(m.conv_head_for)}" if m.conv_head_for else "its last block (320 ch)")
     context = (f"; for {', '.join(m.context_for)} it also reads the image context, the globally averaged "
                "last block, at every position" if m.context_for else "")
     reuse = isolation_sentence(m.isolated)
