@@ -5,7 +5,7 @@ the network's CPU latency, and on held-out folds segmentation scored higher with
 detection and classification no lower (EXPERIMENTS.md).
 
 With Lite0's conv head, the stride-32 map comes twice (the last block's 320 channels and the
-conv head's 1280); each task's laterals read one of them.
+conv head's 1280); each task's laterals read one of them or both (`model.last_block_for`), summed.
 
 Its channels are grouped by task like the head's (`layers.TaskConv2d`): each task's laterals
 read the backbone, and its part of the fusing conv reads the groups of the tasks up to its own
