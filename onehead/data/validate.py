@@ -51,9 +51,9 @@ def load_coco_json(path: Path) -> dict:
     missing = [k for k in COCO_KEYS if k not in data]
     if missing:
         raise DataError(f"{path}: COCO JSON lacks key(s) {missing}")
+    check_unique_ids(path, data)  # first: the id sets below need every entry's id
     cat_ids = {c["id"] for c in data["categories"]}
     image_ids = {im["id"] for im in data["images"]}
-    check_unique_ids(path, data)
     for ann in data["annotations"]:
         for key in ("image_id", "category_id", "bbox"):
             if key not in ann:
