@@ -99,9 +99,7 @@ class ModelParams(Section):
     @model_validator(mode="after")
     def _every_task_reads_stride_32(self):
         """Without a conv head (`conv_head_for: []`) every task reads the last block, whatever `last_block_for` says."""
-        if self.last_block_for is None or not self.conv_head_for:
-            return self
-        unread = [t for t in TASK_ORDER if t not in self.conv_head_for + self.last_block_for]
+        unread = [t for t in TASK_ORDER if t not in self.conv_head_for + self.last_block_readers()]
         if unread:
             raise ValueError(f"model.last_block_for: {', '.join(unread)} would read neither the last block nor the "
                              "conv head (list each task in last_block_for, conv_head_for or both)")

@@ -80,6 +80,13 @@ def _break_repeated_annotation_id(root):
     return path.name, f"'annotations' repeats id {data['annotations'][0]['id']}"
 
 
+def _break_image_without_id(root):
+    path, data = _ann(root, "val")
+    del data["images"][0]["id"]
+    path.write_text(json.dumps(data))
+    return path.name, "an entry of 'images' lacks 'id'"
+
+
 def _break_repeated_image_id(root):
     path, data = _ann(root, "val")
     data["images"][1]["id"] = data["images"][0]["id"]
@@ -125,7 +132,7 @@ def _break_stray_file(root):
 
 BREAKERS = [_break_truncated_jpeg, _break_non_image, _break_mask_values, _break_mask_size, _break_mask_mode,
             _break_coco_keys, _break_negative_bbox, _break_unknown_category, _break_repeated_annotation_id,
-            _break_repeated_image_id, _break_missing_image_ref,
+            _break_image_without_id, _break_repeated_image_id, _break_missing_image_ref,
             _break_missing_image_file, _break_malformed_json, _break_empty_class, _break_unexpected_folder,
             _break_stray_file]
 
