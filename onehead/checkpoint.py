@@ -23,8 +23,8 @@ from .errors import CheckpointError
 from .io import save_torch
 from .model.net import OneHeadNet, build_model
 
-FORMAT = "onehead-checkpoint-v2"
-OLD_FORMATS = ("onehead-checkpoint-v1",)
+FORMAT = "onehead-checkpoint-v3"
+OLD_FORMATS = ("onehead-checkpoint-v1", "onehead-checkpoint-v2")  # v2: the task-grouped network before the shared head
 
 
 class TaskMemory(BaseModel):
@@ -78,8 +78,8 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
             or not content["format"].startswith("onehead-checkpoint"):
         raise CheckpointError(f"{path}: not an onehead checkpoint (format {FORMAT} expected)")
     if content["format"] in OLD_FORMATS:
-        raise CheckpointError(f"{path}: checkpoint format {content['format']} is no longer read (it needed "
-                              f"unpickling); re-create it with dvc repro (format {FORMAT})")
+        raise CheckpointError(f"{path}: checkpoint format {content['format']} is no longer read (an older "
+                              f"network); re-create it with dvc repro (format {FORMAT})")
     if content["format"] != FORMAT:
         raise CheckpointError(f"{path}: unknown checkpoint format {content['format']!r} ({FORMAT} expected)")
     return _check_content(content, path)

@@ -17,7 +17,6 @@ import subprocess
 from pathlib import Path
 
 from .catalog import METRIC_LABEL, METRICS, STAGE_INFO, STAGE_ORDER, task_of_metric
-from .config import PRESERVING
 from .report import markdown
 
 # the last stage's task has its baseline read after that stage: its drop is 0 by construction
@@ -45,7 +44,7 @@ def _runs(node, found: list, baseline: str) -> None:
             rev = str(node.get("rev", "?"))
             name = node.get("name") or data.get("name") or (rev if rev == "workspace" else rev[:7])
             found.append({"name": name, "rev": str(data.get("rev", node.get("rev", ""))),
-                          "strategy": strategy_of(params), "trains": trainable_of(params),
+                          "strategy": strategy_of(params), "head": head_of(params),
                           "seed": params.get("train", {}).get("seed"), "baseline": baseline,
                           "setting": setting_of(baseline, params), "metrics": metrics})
     for value in node.values():
@@ -53,20 +52,15 @@ def _runs(node, found: list, baseline: str) -> None:
             _runs(value, found, baseline)
 
 
-def _later_trainables(params: dict) -> list:
-    """`trainable` of each stage after the first (None where the params do not say)."""
-    return [(params.get(stage) or {}).get("trainable") for stage in STAGE_ORDER[1:]]
-
-
-def trainable_of(params: dict) -> str:
-    """What the stages after the first train, e.g. "own, own"."""
-    return ", ".join("?" if t is None else str(t) for t in _later_trainables(params))
+def head_of(params: dict) -> str:
+    """The head design of a run (`model.head`)."""
+    return str((params.get("model") or {}).get("head", "?"))
 
 
 def strategy_of(params: dict) -> str:
-    """The strategies that ran: none when every later stage trains only what no earlier task reads."""
-    if all(t in PRESERVING for t in _later_trainables(params)):
-        return "none needed"
+    """The strategies that ran: none in the progressive head, whose later stages train only their own groups."""
+    if head_of(params) == "progressive":
+        return "none (isolation)"
     return "+".join(params.get("strategy", {}).get("names", ["?"]))
 
 
@@ -96,14 +90,14 @@ def only_baseline(exp_json: list, sha: str) -> list:
 
 
 def table(runs: list[dict]) -> str:
-    columns = (["experiment", f"{', '.join(STAGE_ORDER[1:])} train", "strategy", "seed"]
+    columns = (["experiment", "head", "strategy", "seed"]
                + [METRIC_LABEL[k] for k in METRICS]
                + [f"drop {METRIC_LABEL[k]} %" for k in FORGETTABLE] + ["pass all"])
     rows = []
     for r in sorted(runs, key=lambda r: (r["strategy"], str(r["seed"]))):
         m = r["metrics"]
         f, d = m["final"], m["drop_rel_pct"]
-        rows.append([r["name"], r["trains"], r["strategy"], r["seed"], *(f"{f[k]:.4f}" for k in METRICS),
+        rows.append([r["name"], r["head"], r["strategy"], r["seed"], *(f"{f[k]:.4f}" for k in METRICS),
                      *("n/a" if d[k] is None else f"{d[k]:.2f}" for k in FORGETTABLE), m["pass"]["all"]])
     return markdown.table(columns, rows)
 

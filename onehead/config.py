@@ -19,8 +19,6 @@ from .catalog import MAX_REPLAY_PER_TASK, STAGE_INFO, STAGE_ORDER, TASK_ORDER
 from .errors import ConfigError
 
 STRATEGY_NAMES = ("naive", "ewc", "lwf", "replay", "kd")
-TRAINABLE = ("all", "neck_head", "head", "own", "own_backbone", "task_slice")
-PRESERVING = ("own", "task_slice")  # trainable sets that cannot change an earlier task's outputs
 
 
 def _check(ok, hint: str):
@@ -44,30 +42,19 @@ Launcher = Annotated[str, _check(lambda v: v.split()[:1] in (["python"], ["torch
                                  "'python' or a torchrun command, e.g. 'torchrun --nproc_per_node 2'")]
 
 
-def per_task(value_type, what: str):
-    """A dict with one `value_type` per task (`what` names it), returned in task order."""
-    return Annotated[dict[str, value_type],
-                     _check(lambda v: set(v) == set(TASK_ORDER), f"one {what} per task: {', '.join(TASK_ORDER)}"),
-                     AfterValidator(lambda v: {t: v[t] for t in TASK_ORDER})]
+def _is_width(value) -> bool:
+    """A channel count > 0, or one per task (the progressive head's task groups)."""
+    widths = list(value.values()) if isinstance(value, dict) else [value]
+    keys_ok = not isinstance(value, dict) or set(value) == set(TASK_ORDER)
+    return keys_ok and all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in widths)
 
 
-TaskChannels = per_task(Annotated[int, Field(gt=0)], "channel count")
+Channels = Annotated[int | dict[str, int],
+                     _check(_is_width, f"a width > 0, or one per task ({', '.join(TASK_ORDER)}) for the progressive head"),
+                     AfterValidator(lambda v: {t: v[t] for t in TASK_ORDER} if isinstance(v, dict) else v)]
 HIDDEN_LAYERS = 2  # the head's hidden layers (its third layer is the 1×1 output)
 
 
-def per_layer(kernel: int | list[int]) -> list[int]:
-    """A task's hidden kernel sizes, one per hidden layer: an int holds for every layer."""
-    return [kernel] * HIDDEN_LAYERS if isinstance(kernel, int) else list(kernel)
-
-
-def _is_hidden_kernel(value) -> bool:
-    """1 or 3 for both hidden layers, or one of them per layer, e.g. [3, 1]."""
-    sizes = per_layer(value)
-    return len(sizes) == HIDDEN_LAYERS and all(k in (1, 3) for k in sizes)
-
-
-HiddenKernel = Annotated[int | list[int], _check(_is_hidden_kernel, "1 or 3, or one per hidden layer, e.g. [3, 1]")]
-TaskKernels = per_task(HiddenKernel, "kernel size")
 TaskList = Annotated[list[Literal[TASK_ORDER]], _check(lambda v: len(set(v)) == len(v), "each task once")]
 StrategyNames = Annotated[list[Literal[STRATEGY_NAMES]], _check(len, "a non-empty list of " + ", ".join(STRATEGY_NAMES))]
 
@@ -87,35 +74,23 @@ class DataParams(Section):
 class ModelParams(Section):
     backbone: Literal["efficientnet_lite0", "mobilenet_v3_small"]
     pretrained: bool
-    conv_head_for: TaskList
-    last_block_for: TaskList | None = None  # None: the tasks not in conv_head_for (checkpoints before it)
-    neck_channels: TaskChannels
-    neck_kernel: Literal[1, 3]
-    head_channels: TaskChannels
-    head_kernel: TaskKernels = {"seg": 3, "det": 3, "cls": 3}  # absent from checkpoints written before it existed
-    context_for: TaskList = []  # absent from checkpoints written before it existed
-    isolated: TaskList = []     # tasks whose neck and head groups read only their own input group (ditto)
+    head: Literal["shared", "progressive"]
+    channels: Channels
+    kernels: Annotated[list[Literal[1, 3]], _check(lambda v: len(v) == HIDDEN_LAYERS, "one kernel size per hidden layer, e.g. [3, 1]")]
+    context_for: TaskList
 
     @model_validator(mode="after")
-    def _every_task_reads_stride_32(self):
-        """Without a conv head (`conv_head_for: []`) every task reads the last block, whatever `last_block_for` says."""
-        unread = [t for t in TASK_ORDER if t not in self.conv_head_for + self.last_block_readers()]
-        if unread:
-            raise ValueError(f"model.last_block_for: {', '.join(unread)} would read neither the last block nor the "
-                             "conv head (list each task in last_block_for, conv_head_for or both)")
+    def _channels_fit_the_head(self):
+        if self.head == "shared" and not isinstance(self.channels, int):
+            raise ValueError("model.channels: the shared head has one width for all tasks, e.g. 256")
+        if self.head == "progressive" and isinstance(self.channels, int):
+            raise ValueError("model.channels: the progressive head has one width per task, "
+                             "e.g. {seg: 128, det: 192, cls: 64}")
         return self
-
-    def last_block_readers(self) -> list[str]:
-        """The tasks whose stride-32 input includes the backbone's last block."""
-        if not self.conv_head_for:
-            return list(TASK_ORDER)
-        if self.last_block_for is None:
-            return [t for t in TASK_ORDER if t not in self.conv_head_for]
-        return [t for t in TASK_ORDER if t in self.last_block_for]
 
     def architecture(self) -> dict:
         """What must match between a checkpoint and params.yaml (weights may come from either)."""
-        return {**self.model_dump(exclude={"pretrained", "last_block_for"}), "last_block_for": self.last_block_readers()}
+        return self.model_dump(exclude={"pretrained"})
 
 
 class TrainParams(Section):
@@ -153,32 +128,15 @@ class StageParams(Section):
     image_size: ImageSize
     batch_size: Annotated[int, Field(gt=0)]
     lr: Positive
-    trainable: Literal[TRAINABLE]
-    backbone_lr_scale: NonNegative
     task_rows_lr_scale: NonNegative
     old_rows_lr_scale: NonNegative
     eval_every: Annotated[int, Field(gt=0)]
     imagenet_teacher: NonNegative = 0.0   # classification: distil the pretrained ImageNet classifier (weight)
     copy_paste: Probability = 0.0         # detection: share of training images given pasted objects
 
-    @property
-    def preserves_earlier_outputs(self) -> bool:
-        """Only this task's own channel groups or rows train: no earlier task's outputs can change."""
-        return self.trainable in PRESERVING
-
-
-class ReferenceSettings(Section):
-    """What a task's single-task reference changes in its stage's settings. `trainable` is required:
-    the reference stages in dvc.yaml read every key of their stage but that one."""
-    trainable: Literal[TRAINABLE]
-    backbone_lr_scale: NonNegative | None = None
-
 
 class ReferenceParams(Section):
     seed: Count = 0            # the references' own seed: train.seed varies the pipeline only
-    seg: ReferenceSettings
-    det: ReferenceSettings
-    cls: ReferenceSettings
 
 
 class EvaluateParams(Section):
@@ -224,7 +182,6 @@ class Params(Section):
 
 
 assert set(STAGE_ORDER) <= set(Params.model_fields), "every pipeline stage needs its params section"
-assert tuple(ReferenceParams.model_fields)[1:] == TASK_ORDER, "every task needs its reference settings"
 
 _KIND = {"int_type": "int", "float_type": "int or float", "bool_type": "bool", "string_type": "str",
          "list_type": "list", "model_type": "a mapping", "dict_type": "a mapping"}

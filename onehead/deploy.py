@@ -17,9 +17,9 @@ from torch import nn
 from .model.layers import TaskBatchNorm2d, TaskConv2d
 
 class Unchanged(nn.Module):
-    """What a folded BatchNorm becomes (accepts the task-grouped layers' `upto` and `skip`)."""
+    """What a folded BatchNorm becomes (accepts the hidden layers' `upto`)."""
 
-    def forward(self, x: torch.Tensor, upto: str | None = None, skip: frozenset[str] = frozenset()) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, upto: str | None = None) -> torch.Tensor:
         return x
 
 

@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader
 from .data.common import collate
 from .data.datasets import build_dataset
 from .data.transforms import eval_transform
+from .model.layers import SharedBatchNorm2d
 from .runtime import progress
 from .tasks import TASKS
 
@@ -22,12 +23,13 @@ def to_device(batch: dict, device) -> dict:
 
 
 def set_train_mode(model, frozen_bn: bool) -> None:
-    """model.train(), but BatchNorm of frozen parts (and all BN if `frozen_bn`) stays in eval mode."""
+    """model.train(), but BatchNorms of frozen parts (and the shared BatchNorms if `frozen_bn`) keep
+    their statistics (eval mode)."""
     model.train()
     for module in model.modules():
         if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
             params_frozen = not any(p.requires_grad for p in module.parameters())
-            if frozen_bn or params_frozen:
+            if params_frozen or (frozen_bn and isinstance(module, SharedBatchNorm2d)):
                 module.eval()
 
 
@@ -38,23 +40,21 @@ class TrainStep(nn.Module):
     forward per backward, which is what DistributedDataParallel needs when it wraps it.
     """
 
-    def __init__(self, model, task: str, strategy, device, teacher=None, alone: bool = False):
+    def __init__(self, model, task: str, strategy, device, teacher=None):
         super().__init__()
         self.model, self.task, self.device = model, task, device
         self.strategy = strategy  # a plain attribute: teachers stay outside DDP's parameters
         self.teacher = teacher    # optional: (model, forward pass) -> loss terms for the current task
-        self.alone = alone        # no term reads the earlier tasks' outputs: skip the groups this task does not read
 
     def forward(self, batch: dict, step: int) -> dict[str, torch.Tensor]:
         model = self.model
-        # later tasks' channels are never needed; earlier ones only when a term reads them
-        current = model.forward_pass(batch["image"], upto=self.task, alone=self.alone)
+        current = model.run(batch["image"], upto=self.task)  # later tasks' channels are never needed
         terms = dict(TASKS[self.task].loss(current.output, batch, model.layout))
         if self.teacher is not None:
             terms.update(self.teacher(model, current))
         for old_task, old_batch, weight in self.strategy.extra_batches(step):
             old_batch = to_device(old_batch, self.device)
-            replayed = model.forward_pass(old_batch["image"], upto=self.task)
+            replayed = model.run(old_batch["image"], upto=self.task)
             for name, value in TASKS[old_task].loss(replayed.output, old_batch, model.layout).items():
                 terms[f"replay_{name}"] = weight * value
             for name, value in self.strategy.replayed_loss(model, replayed).items():

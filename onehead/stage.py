@@ -42,7 +42,7 @@ class Run:
     task: str
     previous: str | None       # the run whose checkpoint it starts from; None: the pretrained network
     settings: StageParams
-    model: ModelParams         # the network it trains (a reference's own task is never isolated)
+    model: ModelParams         # the network it trains
     leaves_memory: bool        # replay samples and Fisher for the stages after it
     seed: int
 
@@ -54,13 +54,10 @@ def pipeline_run(stage: str, params: Params) -> Run:
 
 
 def reference_run(task: str, params: Params) -> Run:
-    """`task` alone from the pretrained network, with its stage's budget and the reference's trainable set.
-    Its seed is `reference.seed`, not `train.seed`: the yardsticks stay fixed while the pipeline's seed varies.
-    Its task is never isolated (`model.isolated`): alone, it may use every channel of the layers it trains."""
-    overrides = getattr(params.reference, task).model_dump(exclude_none=True)
-    settings = params.stage(stage_of_task(task)).model_copy(update=overrides)
-    model = params.model.model_copy(update={"isolated": [t for t in params.model.isolated if t != task]})
-    return Run(reference_name(task), task, None, settings, model, leaves_memory=False, seed=params.reference.seed)
+    """`task` alone from the pretrained network, with its stage's settings. Its seed is `reference.seed`,
+    not `train.seed`: the yardsticks stay fixed while the pipeline's seed varies."""
+    return Run(reference_name(task), task, None, params.stage(stage_of_task(task)), params.model,
+               leaves_memory=False, seed=params.reference.seed)
 
 
 @dataclass
@@ -86,17 +83,16 @@ def load_start(run: Run, params: Params, models_dir) -> Start:
                  dict(ckpt.image_size), dict(ckpt.train_time_s))
 
 
-def needs_strategy(learned: list[str], sp: StageParams) -> bool:
-    """Earlier tasks need protecting: there are some, and what trains can change their outputs
-    (a stage that trains only this task's channel groups or rows needs none: plain training)."""
-    return bool(learned) and not sp.preserves_earlier_outputs
+def needs_strategy(learned: list[str], model: ModelParams) -> bool:
+    """Earlier tasks need protecting: there are some, and training can change their outputs (in the
+    progressive head a stage trains only its own task's channel groups: plain training)."""
+    return bool(learned) and model.head == "shared"
 
 
 def make_optimizer(model, task: str, old_tasks: list[str], sp, weight_decay: float, total_steps: int):
-    """AdamW with warm-up and cosine decay; the backbone and the head's output rows of this task
-    and of the earlier tasks get their own scaled rates (a scale of 0 freezes them)."""
-    scale = {"backbone": sp.backbone_lr_scale, "task_rows": sp.task_rows_lr_scale,
-             "old_rows": sp.old_rows_lr_scale, "rest": 1.0}
+    """AdamW with warm-up and cosine decay; the head's output rows of this task and of the earlier
+    tasks get their own scaled rates (a scale of 0 freezes them)."""
+    scale = {"task_rows": sp.task_rows_lr_scale, "old_rows": sp.old_rows_lr_scale, "shared": 1.0}
     groups = model.parameter_groups(task, old_tasks)
     optimizer = torch.optim.AdamW([{"params": ps, "lr": sp.lr * scale[g]} for g, ps in groups.items() if ps],
                                   weight_decay=weight_decay)
@@ -234,21 +230,20 @@ def fit(run: Run, params: Params, build_strategy, start: Start, world, device, w
     model = start.model.to(device)
     train_set = build_training_set(task, root, train_transform(task, sp.image_size), sp.copy_paste)
     loader = train_loader(train_set, run.name, sp.batch_size, workers, world, run.seed, generator)
-    model.set_trainable(sp.trainable, task)
     earlier = list(start.learned)
-    strategy = build_strategy(params.strategy) if needs_strategy(earlier, sp) else Strategy()
+    model.set_trainable(task, own_only=run.model.head == "progressive" and run.previous is not None)
+    strategy = build_strategy(params.strategy) if needs_strategy(earlier, run.model) else Strategy()
     ctx = StageContext(task=task, learned=earlier, memory=start.memory, image_size=start.image_size,
                        device=device, seed=run.seed)
     strategy.before_stage(model, ctx)
-    teacher = build_teacher(task, sp.imagenet_teacher, model, params.model, start.classes)
-    alone = not needs_strategy(earlier, sp)  # no strategy term reads the earlier tasks' outputs
-    trainer = distributed.wrap(TrainStep(model, task, strategy, device, teacher, alone), world, device)
+    teacher = build_teacher(task, sp.imagenet_teacher, params.model, start.classes)
+    trainer = distributed.wrap(TrainStep(model, task, strategy, device, teacher), world, device)
     optimizer, scheduler = make_optimizer(model, task, earlier, sp, tp.weight_decay, sp.epochs * len(loader))
     start.image_size[task] = sp.image_size
     start.learned.append(task)
 
     def evaluate_now(last: bool):  # rank 0 scores; the others wait for it
-        tasks = start.learned if last or needs_strategy(earlier, sp) else [task]
+        tasks = start.learned if last or needs_strategy(earlier, run.model) else [task]
         scores = score_tasks(model, tasks, start.image_size, root, "val", device, tp.det_max_per_image) \
             if world.is_main else None
         distributed.barrier(world)

@@ -7,7 +7,7 @@ label the images, and the one head's classification output is distilled towards 
 (Hinton et al., 2015) on every augmented training view, beside the cross-entropy on the labels.
 With 240 training images this carries over what the pretrained classifier knows of the classes.
 The teacher is no part of the trained model (nothing of it is saved); it needs the conv-head
-features the backbone computes anyway (`model.conv_head_for` non-empty, backbone frozen).
+features the backbone computes anyway.
 """
 from __future__ import annotations
 
@@ -36,16 +36,14 @@ class ImagenetTeacher:
         return {"cls_teacher": self.weight * soft_kl(student, self.logits(fwd).detach(), TEMPERATURE)}
 
 
-def build_teacher(task: str, weight: float, model, model_params, classes: dict[str, list[str]]):
+def build_teacher(task: str, weight: float, model_params, classes: dict[str, list[str]]):
     """The teacher of `task`, or None when none is asked for or none can teach it (with a note why)."""
     if task != "cls" or weight == 0:
         return None
     indices = [imagenet_index(name) for name in classes["cls"]]
     reasons = {"its classes are not all ImageNet-1k WordNet ids": None in indices,
                "the backbone is not the pretrained efficientnet_lite0": not (
-                   model_params.backbone == "efficientnet_lite0" and model_params.pretrained),
-               "no task reads the conv head (model.conv_head_for is empty)": not model_params.conv_head_for,
-               "the backbone trains": not model.backbone_frozen()}
+                   model_params.backbone == "efficientnet_lite0" and model_params.pretrained)}
     if why := [reason for reason, applies in reasons.items() if applies]:
         print(f"note: no ImageNet teacher for {task}: {'; '.join(why)}", file=sys.stderr)
         return None

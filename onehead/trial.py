@@ -6,10 +6,6 @@ STAGE is a pipeline stage (`stage1_seg`, `stage2_det`, `stage3_cls`) or a single
 (`reference_seg`, `reference_det`, `reference_cls`). The stage trains with params.yaml plus the
 `key=value` overrides (dotted keys, YAML values: `stage2_det.lr=0.001`), from the previous stage's
 checkpoint of another trial (`--start s1_f0`) or of a file (`--start models/stage1_seg.pt`).
-The overrides may change the network of tasks the start checkpoint has not learnt yet (say
-`model.head_kernel={seg: 3, det: 3, cls: 1}` for a stage-3 trial): their channel groups are built
-afresh from the trial's seed, exactly as the pipeline would have built them, since the earlier stages
-never touched them; a change to a learnt task's part is refused (`adapted_start`).
 With `--fold K` it trains on fold K of the training sets (`onehead.data.folds`, made once under
 `trials/folds/`) and is scored on the held-out quarter, then also on the real val split.
 
@@ -32,7 +28,7 @@ import torch
 import yaml
 
 from .catalog import STAGE_INFO, TASK_ORDER, reference_name
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint
 from .cli import user_errors
 from .config import read_yaml, validate
 from .data.datasets import build_dataset
@@ -136,52 +132,16 @@ def trial_params(stage: str, start: str | None, threads: int, overrides: list[st
 
 
 def make_trial_dir(run: Path, params: dict, previous: tuple[str, Path] | None) -> dict[str, Path]:
-    """A fresh `run` folder with the trial's params.yaml and a copy of its start checkpoint (adapted to
-    the trial's network: `adapted_start`)."""
-    adapted = adapted_start(previous[1], params["model"], params["train"]["seed"]) if previous else None
+    """A fresh `run` folder with the trial's params.yaml and a copy of its start checkpoint."""
     if run.exists():
         shutil.rmtree(run)
     dirs = {d: run / d for d in ("models", "metrics", "plots")}
     for d in dirs.values():
         d.mkdir(parents=True)
     (run / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    if previous and adapted is None:
+    if previous:
         shutil.copyfile(previous[1], dirs["models"] / f"{previous[0]}.pt")
-    elif previous:
-        model, fields = adapted
-        save_checkpoint(dirs["models"] / f"{previous[0]}.pt", model, **fields)
     return dirs
-
-
-def group_owner(key: str) -> str | None:
-    """The task whose channel group a state-dict key belongs to (None: a shared part, e.g. the backbone)."""
-    parts = key.split(".")
-    owners = [parts[i + 1] for i, p in enumerate(parts[:-1]) if p in ("weights", "biases", "norms")]
-    return owners[0] if owners and owners[0] in TASK_ORDER else None
-
-
-def adapted_start(source: Path, model_params: dict, seed: int):
-    """None when the start checkpoint fits the trial's network. Otherwise, if they differ only in the
-    groups of tasks it has not learnt, the checkpoint's model with those groups rebuilt as seed `seed`
-    initialises them (`layers.group_seed`), and its other fields: (model, fields) for `save_checkpoint`."""
-    from .config import ModelParams
-    from .model.net import build_model
-    ckpt, ours = load_checkpoint(source), ModelParams.model_validate(model_params)
-    if ours.architecture() == ckpt.model_params.architecture():
-        return None
-    torch.manual_seed(seed)
-    model = build_model(ours.model_copy(update={"pretrained": False}), ckpt.classes)
-    fresh, unlearnt = model.state_dict(), [t for t in TASK_ORDER if t not in ckpt.learned]
-    kept = {k for k in {*fresh, *ckpt.model} if group_owner(k) not in unlearnt}
-    changed = sorted(k for k in kept if k not in fresh or k not in ckpt.model or fresh[k].shape != ckpt.model[k].shape)
-    if changed:
-        raise ConfigError(f"--start {source}: the trial's model params change the network of tasks the "
-                          f"checkpoint has learnt ({', '.join(changed[:3])}{', …' if len(changed) > 3 else ''}); only the groups of "
-                          f"{', '.join(unlearnt) or 'no task'} (not learnt yet) may differ")
-    model.load_state_dict({k: fresh[k] if k not in kept else ckpt.model[k] for k in fresh})
-    fields = {**ckpt.model_dump(exclude={"format", "model", "memory"}), "memory": ckpt.memory,
-              "model_params": ours.model_copy(update={"pretrained": ckpt.model_params.pretrained})}
-    return model, fields
 
 
 def score_val(checkpoint: Path, data_root: Path, params: dict, score_tasks) -> dict:

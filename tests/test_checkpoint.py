@@ -39,27 +39,17 @@ def test_checkpoint_round_trip_keeps_replay_samples(tmp_path, data_root):
 
 
 def test_checkpoint_of_another_architecture_is_named(tmp_path, data_root):
-    path = save_stage1(tmp_path / "stage1_seg.pt", data_root, neck_channels={"seg": 8, "det": 24, "cls": 16})
-    with pytest.raises(CheckpointError, match=r"stage1_seg\.pt: built with another architecture.*neck_channels.*'seg': 8"):
+    path = save_stage1(tmp_path / "stage1_seg.pt", data_root, channels=8)
+    with pytest.raises(CheckpointError, match=r"stage1_seg\.pt: built with another architecture.*channels.*\(8, 48\)"):
         check_compatible(load_checkpoint(path), ARCH, path)
 
 
 def test_weights_that_do_not_fit_their_architecture(tmp_path, data_root):
-    path = save_stage1(tmp_path / "stage1_seg.pt", data_root, head_channels={"seg": 8, "det": 24, "cls": 16})
+    path = save_stage1(tmp_path / "stage1_seg.pt", data_root, channels=8)
     ckpt = load_checkpoint(path)
-    ckpt.model_params = ARCH  # claims 32 seg channels in the head, holds 8
+    ckpt.model_params = ARCH  # claims 48 channels, holds 8
     with pytest.raises(CheckpointError, match=r"stage1_seg\.pt: weights do not fit"):
         model_from_checkpoint(ckpt, path)
-
-
-def test_checkpoint_from_before_the_image_context_loads(tmp_path, data_root):
-    """Checkpoints written before `model.context_for` existed lack the key: a network without context."""
-    path = save_stage1(tmp_path / "stage1_seg.pt", data_root)
-    raw = _raw(path)
-    del raw["model_params"]["context_for"]
-    torch.save(raw, path)
-    ckpt = load_checkpoint(path)
-    assert ckpt.model_params.context_for == [] and model_from_checkpoint(ckpt, path).head.out_context is None
 
 
 def test_truncated_foreign_and_old_checkpoints(tmp_path, data_root):
@@ -71,9 +61,10 @@ def test_truncated_foreign_and_old_checkpoints(tmp_path, data_root):
     torch.save({"state_dict": {}}, path)
     with pytest.raises(CheckpointError, match=r"stage1_seg\.pt: not an onehead checkpoint"):
         load_checkpoint(path)
-    torch.save({"format": "onehead-checkpoint-v1", "model": {}}, path)
-    with pytest.raises(CheckpointError, match=r"format onehead-checkpoint-v1 is no longer read.*dvc repro"):
-        load_checkpoint(path)
+    for old in ("onehead-checkpoint-v1", "onehead-checkpoint-v2"):
+        torch.save({"format": old, "model": {}}, path)
+        with pytest.raises(CheckpointError, match=rf"format {old} is no longer read.*dvc repro"):
+            load_checkpoint(path)
 
 
 def _raw(path):
@@ -94,7 +85,7 @@ def test_each_missing_key_is_named(tmp_path, data_root, key):
 @pytest.mark.parametrize("change, words", [
     (lambda c: c["image_size"].update(seg="64"), r"'image_size\.seg' must be int, got '64'"),
     (lambda c: c["classes"].pop("det"), r"missing key 'classes\.det'"),
-    (lambda c: c["model_params"]["neck_channels"].update(seg=-1), r"'model_params\.neck_channels\.seg' has an impossible value -1"),
+    (lambda c: c["model_params"].update(channels=-1), r"'model_params\.channels' has an impossible value -1"),
     (lambda c: c.update(learned=["seg", "depth"]), r"'learned' has unknown task\(s\) \['depth'\]"),
     (lambda c: c["model"].update({"neck.fuse.0.weight": [1.0]}), r"'model\.neck\.fuse\.0\.weight' must be Tensor"),
 ])
@@ -159,7 +150,7 @@ def assert_nothing_written(cwd, stage):
 
 def test_stage_refuses_checkpoint_of_another_architecture(stage_dir, data_root):
     (stage_dir / "models").mkdir()
-    save_stage1(stage_dir / "models" / "stage1_seg.pt", data_root, neck_channels={"seg": 8, "det": 24, "cls": 16})
+    save_stage1(stage_dir / "models" / "stage1_seg.pt", data_root, channels=8)
     proc = run_stage_cli(stage_dir, "stage2_det")
     assert proc.returncode == 2, proc.stderr
     assert "models/stage1_seg.pt: built with another architecture" in proc.stderr

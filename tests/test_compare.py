@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from onehead.compare import bar_chart, collect, only_baseline, seed_summary, strategy_of, table, trainable_of
+from onehead.compare import bar_chart, collect, head_of, only_baseline, seed_summary, strategy_of, table
 
 
 def _evaluate(miou_drop, miou=0.5):
@@ -80,13 +80,12 @@ def test_seed_summary_pools_only_runs_that_differ_in_the_seed():
     assert seed_summary(collect(EXP_JSON)) == ""  # one seed per setting: nothing to pool
 
 
-def test_a_run_whose_later_stages_train_their_own_groups_ran_no_strategy():
-    own = {"strategy": {"names": ["replay", "lwf"]}, "stage2_det": {"trainable": "own"},
-           "stage3_cls": {"trainable": "own"}}
-    shared = {**own, "stage3_cls": {"trainable": "neck_head"}}
+def test_a_run_of_the_progressive_head_ran_no_strategy():
+    progressive = {"strategy": {"names": ["replay", "lwf"]}, "model": {"head": "progressive"}}
+    shared = {**progressive, "model": {"head": "shared"}}
     runs = collect([{**_run("abc1234", "main", ["replay", "lwf"], 0.0), "experiments": None}])
-    assert strategy_of(own) == "none needed" and trainable_of(own) == "own, own"
-    assert strategy_of(shared) == "replay+lwf" and trainable_of(shared) == "own, neck_head"
-    assert runs[0]["strategy"] == "replay+lwf"  # params without the stages: the listed strategies
+    assert strategy_of(progressive) == "none (isolation)" and head_of(progressive) == "progressive"
+    assert strategy_of(shared) == "replay+lwf" and head_of(shared) == "shared"
+    assert runs[0]["strategy"] == "replay+lwf"  # params without the model section: the listed strategies
     row = next(line for line in table(runs).splitlines() if "| main |" in line)
-    assert "| ?, ? | replay+lwf |" in row
+    assert "| ? | replay+lwf |" in row

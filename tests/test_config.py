@@ -4,7 +4,7 @@ import copy
 import pytest
 import yaml
 
-from onehead.config import apply_profile, deep_merge, load_params, per_layer, validate
+from onehead.config import apply_profile, deep_merge, load_params, validate
 from onehead.errors import ConfigError
 from conftest import REPO
 
@@ -33,28 +33,14 @@ def test_default_params_and_tiny_profile_are_valid():
     ("train", "learning_rate", 0.1, "unknown key 'train.learning_rate'"),
     ("train", "workers", "many", "'train.workers' has an impossible value 'many' ('auto' or a count"),
     ("train", "launcher", "mpirun -n 2", "'train.launcher' has an impossible value"),
-    ("model", "neck_kernel", 5, "'model.neck_kernel' has an impossible value 5"),
-    ("model", "head_kernel", {"seg": 3, "det": 3, "cls": 5}, "'model.head_kernel.cls' has an impossible value 5"),
-    ("model", "head_kernel", {"seg": 3, "det": 3}, "'model.head_kernel' has an impossible value"),
-    ("model", "head_kernel", {"seg": 3, "det": [3], "cls": 1}, "'model.head_kernel.det' has an impossible value"),
-    ("model", "head_kernel", {"seg": 3, "det": [3, 5], "cls": 1}, "'model.head_kernel.det"),
-    ("model", "neck_channels", {"seg": 8, "det": 8}, "'model.neck_channels' has an impossible value {'seg': 8"),
+    ("model", "kernels", [3, 5], "'model.kernels' has an impossible value"),
+    ("model", "kernels", [3], "'model.kernels' has an impossible value"),
+    ("model", "head", "towers", "'model.head' has an impossible value 'towers'"),
+    ("model", "channels", 0, "'model.channels' has an impossible value 0"),
 ])
 def test_bad_values_are_named(section, key, value, words):
     with pytest.raises(ConfigError, match=words.replace("(", r"\(").replace(".", r"\.")):
         validate(_with(section, key, value), "params.yaml")
-
-
-def test_per_layer_gives_one_kernel_per_hidden_layer():
-    assert per_layer(3) == [3, 3]
-    assert per_layer([3, 1]) == [3, 1]
-
-
-def test_a_task_may_give_each_hidden_layer_its_own_kernel():
-    params = validate(_with("model", "head_kernel", {"seg": 3, "det": [3, 1], "cls": 1}))
-    assert params.model.head_kernel == {"seg": 3, "det": [3, 1], "cls": 1}
-    with pytest.raises(ConfigError, match=r"impossible value \[3\] \(1 or 3, or one per hidden layer, e\.g\. \[3, 1\]\)"):
-        validate(_with("model", "head_kernel", {"seg": 3, "det": [3], "cls": 1}))
 
 
 def test_checks_across_keys_name_the_key_not_the_section():
@@ -64,13 +50,17 @@ def test_checks_across_keys_name_the_key_not_the_section():
         validate(params, "params.yaml")
 
 
-def test_every_task_must_read_the_stride_32_map():
-    with pytest.raises(ConfigError, match=r"^params\.yaml: model\.last_block_for: seg would read neither the last "
-                                          r"block nor the conv head"):
-        validate(_with("model", "last_block_for", ["det"]), "params.yaml")
-    without_conv_head = _with("model", "conv_head_for", [])
-    without_conv_head["model"]["last_block_for"] = ["det"]  # no conv head: every task reads the last block
-    assert validate(without_conv_head).model.last_block_readers() == ["seg", "det", "cls"]
+def test_the_channels_must_fit_the_head():
+    with pytest.raises(ConfigError, match=r"^params\.yaml: model\.channels: the shared head has one width"):
+        validate(_with("model", "channels", {"seg": 8, "det": 8, "cls": 8}), "params.yaml")
+    progressive = _with("model", "head", "progressive")
+    with pytest.raises(ConfigError, match=r"^params\.yaml: model\.channels: the progressive head has one width per task"):
+        validate(progressive, "params.yaml")
+    progressive["model"]["channels"] = {"seg": 8, "det": 8}
+    with pytest.raises(ConfigError, match=r"'model\.channels' has an impossible value \{'seg': 8, 'det': 8\}"):
+        validate(progressive, "params.yaml")
+    progressive["model"]["channels"] = {"cls": 4, "seg": 8, "det": 8}
+    assert list(validate(progressive).model.channels) == ["seg", "det", "cls"]  # task order
 
 
 def test_missing_and_unknown_sections(tmp_path):

@@ -9,9 +9,9 @@ from onehead.model.layers import TaskBatchNorm2d
 from onehead.model.net import build_model
 
 CLASSES = {"seg": [str(i) for i in range(21)], "det": ["a", "b", "c"], "cls": ["x", "y"]}
-PARAMS = ModelParams(backbone="efficientnet_lite0", pretrained=False, conv_head_for=["det", "cls"],
-                     neck_channels={"seg": 8, "det": 8, "cls": 4}, neck_kernel=1,
-                     head_channels={"seg": 8, "det": 8, "cls": 4}, context_for=["seg", "cls"])
+PARAMS = ModelParams(backbone="efficientnet_lite0", pretrained=False, head="shared", channels=8, kernels=[3, 1],
+                     context_for=["seg", "cls"])
+PROGRESSIVE = PARAMS.model_copy(update={"head": "progressive", "channels": {"seg": 8, "det": 8, "cls": 4}})
 
 
 def trained_looking_model(seed=0):
@@ -47,6 +47,21 @@ def test_the_trained_model_is_left_untouched():
     fold_batchnorm(model)
     after = model.state_dict()
     assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_the_progressive_head_folds_too():
+    torch.manual_seed(0)
+    model = build_model(PROGRESSIVE, CLASSES).eval()
+    with torch.no_grad():
+        for bn in model.modules():
+            if isinstance(bn, nn.BatchNorm2d):
+                bn.running_var.uniform_(0.5, 2.0)
+                bn.bias.uniform_(-0.3, 0.3)
+    folded = fold_batchnorm(model)
+    assert not any(isinstance(m, (nn.BatchNorm2d, TaskBatchNorm2d)) for m in folded.modules())
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(folded(x), model(x), atol=1e-4, rtol=1e-4)
 
 
 def test_a_network_that_differs_is_caught():

@@ -7,19 +7,19 @@ from onehead.stage import make_optimizer
 from test_model import CLASSES
 from test_strategies import MODEL
 
-STAGE = StageParams(epochs=1, image_size=64, batch_size=2, lr=0.01, trainable="neck_head", backbone_lr_scale=0.1,
-                    task_rows_lr_scale=5.0, old_rows_lr_scale=0.0, eval_every=1)
+STAGE = StageParams(epochs=1, image_size=64, batch_size=2, lr=0.01, task_rows_lr_scale=5.0, old_rows_lr_scale=0.0,
+                    eval_every=1)
 
 
 def test_row_groups_get_their_scaled_rates_and_zero_freezes_old_rows():
     torch.manual_seed(0)
     model = build_model(MODEL, CLASSES)
-    model.set_trainable("neck_head", "cls")
+    model.set_trainable("cls", own_only=False)
     optimizer, scheduler = make_optimizer(model, "cls", ["seg", "det"], STAGE, 0.01, total_steps=100)
     rows = model.head.out_conv
     lr_of = {id(p): g["initial_lr"] for g in optimizer.param_groups for p in g["params"]}  # before warm-up
     assert lr_of[id(rows.weights["cls"])] == 0.05 and lr_of[id(rows.weights["det"])] == 0.0
-    assert lr_of[id(model.neck.fuse.weights["seg"])] == 0.01
+    assert lr_of[id(model.neck.fuse.weight)] == 0.01
     assert all(id(p) not in lr_of for p in model.backbone.parameters())  # frozen: not optimised
     before = {t: rows.weights[t].detach().clone() for t in ("seg", "det", "cls")}
     for _ in range(3):
@@ -31,8 +31,10 @@ def test_row_groups_get_their_scaled_rates_and_zero_freezes_old_rows():
     assert not torch.equal(rows.weights["cls"], before["cls"])
 
 
-def test_task_slice_trains_only_the_stage_rows():
-    model = build_model(MODEL, CLASSES)
-    model.set_trainable("task_slice", "det")
+def test_own_only_trains_the_task_groups_and_rows_of_the_progressive_head():
+    model = build_model(MODEL.model_copy(update={"head": "progressive", "channels": {"seg": 8, "det": 8, "cls": 8}}),
+                        CLASSES)
+    model.set_trainable("det", own_only=True)
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
-    assert trainable == {"head.out_conv.weights.det", "head.out_conv.biases.det"}
+    assert trainable and all(n.endswith(".det") or ".det." in n for n in trainable)
+    assert {"head.out_conv.weights.det", "head.out_conv.biases.det", "neck.fuse.weights.det"} <= trainable

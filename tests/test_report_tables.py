@@ -2,18 +2,29 @@
 from onehead.catalog import METRIC_LABEL, METRICS
 from conftest import REPO
 from onehead.config import load_params
-from onehead.report.build import isolation_sentence, resource_table, stage_summary, stage_table
-from onehead.report.figures import hidden_kernels
+import torch
+
+from onehead.model.net import build_model
+from onehead.report.build import resource_table, stage_summary, stage_table
+from onehead.report.layers import layer_rows
 from onehead.report.markdown import table
+from test_model import CLASSES, MODEL, PROGRESSIVE
 
 
-def test_hidden_kernels_name_the_common_size_and_the_exceptions():
-    assert hidden_kernels({"seg": 3, "det": 3, "cls": 3}) == "3×3"
-    assert hidden_kernels({"seg": 3, "det": 3, "cls": 1}) == "3×3 (cls 1×1)"
-    assert hidden_kernels({"seg": 3, "det": [3, 1], "cls": 3}) == "3×3 (det 3×3/1×1)"
-    assert hidden_kernels({"seg": [3, 1], "det": 3, "cls": 1}) == "seg 3×3/1×1, det 3×3, cls 1×1"  # no two agree
-    assert hidden_kernels({"seg": [3, 3], "det": 3, "cls": [1, 1]}) == "3×3 (cls 1×1)"  # a list of equal sizes is one size
-    assert hidden_kernels({"seg": [3, 1], "det": 3, "cls": 1}, sep="\n") == "seg 3×3/1×1\ndet 3×3\ncls 1×1"
+def test_layer_rows_describe_the_shared_layers_as_computed():
+    torch.manual_seed(0)
+    rows = {row[0]: row for row in layer_rows(build_model(MODEL, CLASSES))}
+    assert rows["head.conv1"][1:3] == ["one 3×3 conv, 48 → 48 ch, groups = 1 + BatchNorm + ReLU", "every task"]
+    assert rows["head.conv1"][3] == f"{48 * 48 * 9 + 2 * 48:,}"  # the conv and its BatchNorm's scale and shift
+    assert rows["neck.lateral3"][1] == "one 1×1 conv, 1280 → 48 ch, groups = 1 (+ bias)"
+    assert rows["head.out_conv [det]"][1:3] == ["1×1 conv rows, 48 ch → 14 ch", "det"]
+
+
+def test_layer_rows_describe_the_progressive_groups():
+    torch.manual_seed(0)
+    rows = {row[0]: row for row in layer_rows(build_model(PROGRESSIVE, CLASSES))}
+    assert rows["head.conv1 [det]"][1:3] == ["3×3 conv rows, 56 ch → 24 ch + BatchNorm + ReLU", "det"]  # seg 32 + det 24
+    assert rows["head.conv1 [seg]"][1] == "3×3 conv rows, 32 ch → 32 ch + BatchNorm + ReLU"
 
 
 def test_markdown_table_has_a_header_a_rule_and_one_line_per_row():
@@ -63,18 +74,12 @@ def test_stage_summary_names_the_teacher_a_stage_distils():
     params = load_params(REPO / "params.yaml")
     cls = params.stage3_cls.model_copy(update={"imagenet_teacher": 2.5})
     assert stage_summary("stage3_cls", cls).endswith(
-        f"{cls.image_size} px; distils Lite0's ImageNet classifier (weight 2.5))")
+        f"{cls.image_size} px, batch {cls.batch_size}; distils Lite0's ImageNet classifier (weight 2.5)")
     assert "distils" not in stage_summary("stage2_det", params.stage2_det)
 
 
 def test_stage_summary_names_copy_paste_when_a_stage_pastes_objects():
     params = load_params(REPO / "params.yaml")
     det = params.stage2_det.model_copy(update={"copy_paste": 0.5})
-    assert stage_summary("stage2_det", det).endswith(f"{det.image_size} px; objects pasted into 50% of its images)")
+    assert stage_summary("stage2_det", det).endswith(f"batch {det.batch_size}; objects pasted into 50% of its images")
     assert "pasted" not in stage_summary("stage1_seg", params.stage1_seg)
-
-
-def test_isolation_sentence_names_the_isolated_tasks_in_number():
-    assert "reuses everything segmentation computes" in isolation_sentence([])
-    assert "det — its groups read only their own channels" in isolation_sentence(["det"])
-    assert "det, cls — their groups read only their own channels" in isolation_sentence(["det", "cls"])

@@ -13,9 +13,8 @@ from onehead.strategies.registry import build_strategy
 from onehead.tasks import TASKS
 from test_model import CLASSES
 
-MODEL = ModelParams(backbone="efficientnet_lite0", pretrained=False, conv_head_for=[],
-                    neck_channels={"seg": 8, "det": 8, "cls": 8}, neck_kernel=3,
-                    head_channels={"seg": 8, "det": 8, "cls": 8})
+MODEL = ModelParams(backbone="efficientnet_lite0", pretrained=False, head="shared", channels=8, kernels=[3, 3],
+                    context_for=[])
 PARAMS = {"names": ["naive"], "replay_per_step": 10, "replay_weight": 1.0, "lwf_weight": 1.0,
           "lwf_temperature": 2.0, "lwf_replay_weight": 1.0, "kd_weight": 1.0, "kd_feature_weight": 1.0,
           "kd_temperature": 2.0, "ewc_lambda": 10.0, "ewc_decay": 1.0}
@@ -74,11 +73,11 @@ def test_lwf_and_kd_start_at_zero_and_react_to_change(model):
     for name in ("lwf", "kd"):
         distil = strategy(names=[name])
         distil.before_stage(model, _ctx({}))
-        terms = distil.extra_loss(model, model.forward_pass(images))
+        terms = distil.extra_loss(model, model.run(images))
         assert set(terms) >= {f"{name}_seg", f"{name}_det"}
         assert all(abs(v.item()) < 1e-5 for v in terms.values())
         _nudge(model, 0.05)
-        terms = distil.extra_loss(model, model.forward_pass(images))
+        terms = distil.extra_loss(model, model.run(images))
         assert sum(v.item() for v in terms.values()) > 1e-4
         _nudge(model, -0.05)
 
@@ -113,7 +112,7 @@ def test_combined_strategy_sums_terms(model):
     combo.before_stage(model, _ctx({}))
     images = torch.rand(1, 3, 64, 64)
     _nudge(model, 0.05)
-    terms = combo.extra_loss(model, model.forward_pass(images))
+    terms = combo.extra_loss(model, model.run(images))
     assert any(k.startswith("lwf_") for k in terms) and any(k.startswith("kd_") for k in terms)
 
 

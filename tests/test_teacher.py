@@ -9,9 +9,8 @@ from onehead.data.transforms import eval_transform
 from onehead.model.net import build_model
 from onehead.teacher import build_teacher
 
-PRETRAINED = ModelParams(backbone="efficientnet_lite0", pretrained=True, conv_head_for=["cls"],
-                         neck_channels={"seg": 8, "det": 8, "cls": 8}, neck_kernel=3,
-                         head_channels={"seg": 8, "det": 8, "cls": 8})
+PRETRAINED = ModelParams(backbone="efficientnet_lite0", pretrained=True, head="shared", channels=8, kernels=[3, 1],
+                         context_for=[])
 
 
 def pretrained_with_teacher():
@@ -19,8 +18,8 @@ def pretrained_with_teacher():
     mirror = require_mirror()
     classes = class_names(mirror)
     model = build_model(PRETRAINED, classes).eval()
-    model.set_trainable("own", "cls")
-    return mirror, model, build_teacher("cls", 1.0, model, PRETRAINED, classes)
+    model.set_trainable("cls", own_only=False)
+    return mirror, model, build_teacher("cls", 1.0, PRETRAINED, classes)
 
 
 def test_teacher_labels_imagenette_val_as_the_pretrained_classifier_does():
@@ -30,13 +29,13 @@ def test_teacher_labels_imagenette_val_as_the_pretrained_classifier_does():
     with torch.no_grad():
         for i in range(len(data)):
             sample = data[i]
-            correct += int(teacher.logits(model.forward_pass(sample["image"][None])).argmax() == sample["label"])
+            correct += int(teacher.logits(model.run(sample["image"][None])).argmax() == sample["label"])
     assert correct / len(data) >= 0.95
 
 
 def test_teacher_terms_vanish_when_the_student_agrees():
     _, model, teacher = pretrained_with_teacher()
-    fwd = model.forward_pass(torch.rand(2, 3, 64, 64))
+    fwd = model.run(torch.rand(2, 3, 64, 64))
     cls_rows = model.layout.slices["cls"]
     agreeing = fwd.output.clone()
     agreeing[:, cls_rows] = teacher.logits(fwd)[:, :, None, None]
@@ -44,14 +43,12 @@ def test_teacher_terms_vanish_when_the_student_agrees():
     assert teacher(model, fwd)["cls_teacher"].item() < 1e-5
 
 
-@pytest.mark.parametrize("change, reason", [
-    (lambda classes: {**classes, "cls": ["cat", "dog"]}, "not all ImageNet-1k WordNet ids"),
-    (lambda classes: classes, "the backbone trains"),
+@pytest.mark.parametrize("change, params, reason", [
+    (lambda classes: {**classes, "cls": ["cat", "dog"]}, PRETRAINED, "not all ImageNet-1k WordNet ids"),
+    (lambda classes: classes, PRETRAINED.model_copy(update={"pretrained": False}), "not the pretrained efficientnet"),
 ])
-def test_no_teacher_where_it_cannot_teach(data_root, capsys, change, reason):
+def test_no_teacher_where_it_cannot_teach(data_root, capsys, change, params, reason):
     classes = change(class_names(data_root))
-    model = build_model(PRETRAINED.model_copy(update={"pretrained": False}), classes)
-    model.set_trainable("own_backbone" if reason == "the backbone trains" else "own", "cls")
-    assert build_teacher("cls", 1.0, model, PRETRAINED, classes) is None
+    assert build_teacher("cls", 1.0, params, classes) is None
     assert reason in capsys.readouterr().err
-    assert build_teacher("seg", 1.0, model, PRETRAINED, classes) is None  # only classification has one
+    assert build_teacher("seg", 1.0, params, classes) is None  # only classification has one

@@ -1,19 +1,15 @@
 """The single head: three layers in one branch, one output tensor for all tasks.
 
-Two conv-BN-ReLU layers (3×3; a task's group may use 1×1 instead, in both layers or in one:
-`model.head_kernel`, e.g. `{seg: 3, det: [3, 1], cls: 1}`) and a final 1×1
-conv whose channels are laid out as
-`[seg C_seg | det heatmap C_det | det box 4 | cls C_cls]` (see `ChannelLayout`). Every layer
-is one convolution whose channels are grouped by task (`layers.TaskConv2d`): a task's group
-reads the groups of the tasks learned before it, never those learned after (an isolated task's
-group reads only its own: `model.isolated`).
+Two hidden conv-BN-ReLU layers (kernels `model.kernels`, e.g. [3, 1]) and a final 1×1 conv whose
+channels are laid out as `[seg C_seg | det heatmap C_det | det box 4 | cls C_cls]` (see
+`ChannelLayout`). In the shared design every hidden layer is one dense convolution that feeds
+every task; the only task-specific weights are the output layer's rows.
 
-Image context (`model.context_for`): the output rows of those tasks also read the image's
-context vector (the backbone's pooled last block), the same at every position, so each pixel's
-class scores know what the whole image holds. The two inputs are summed through two 1×1 convs,
-which is one 1×1 conv over their concatenation: still the head's third layer. Only the output
-rows read it, so no hidden channel that a later task reads changes its meaning for it (read in
-the neck, the same context cost detection a third of its AP@0.5, EXPERIMENTS.md).
+Image context (`model.context_for`): those tasks' output rows also read the image's context
+vector (the backbone's pooled last block), the same at every position, so each pixel's class
+scores know what the whole image holds. The two inputs are summed through two 1×1 convs, which
+is one 1×1 conv over their concatenation: still the head's third layer, and still only rows of
+those tasks.
 """
 from __future__ import annotations
 
@@ -25,8 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..catalog import TASK_ORDER
-from ..config import per_layer
-from .layers import TaskBatchNorm2d, TaskConv2d
+from .layers import TaskConv2d, hidden_layer
 
 HEATMAP_PRIOR = 0.1  # initial foreground probability of the detection heatmap (CenterNet)
 
@@ -67,16 +62,14 @@ class ChannelLayout:
 class OneHead(nn.Module):
     CONV_BN = (("conv1", "bn1"), ("conv2", "bn2"))  # conv → its BatchNorm (deploy folds them)
 
-    def __init__(self, in_groups: dict[str, int], hidden: dict[str, int], layout: ChannelLayout,
-                 context_width: int = 0, context_for: tuple[str, ...] = (), isolated: tuple[str, ...] = (),
-                 kernel: dict[str, int | list[int]] | int = 3):
+    def __init__(self, width: int | dict[str, int], kernels: list[int], layout: ChannelLayout,
+                 context_width: int = 0, context_for: tuple[str, ...] = ()):
         super().__init__()
         self.layout = layout
-        self.conv1 = TaskConv2d(in_groups, hidden, layer_kernels(kernel, 0), isolated=isolated, name="head.conv1")
-        self.bn1 = TaskBatchNorm2d(hidden)
-        self.conv2 = TaskConv2d(hidden, hidden, layer_kernels(kernel, 1), isolated=isolated, name="head.conv2")
-        self.bn2 = TaskBatchNorm2d(hidden)
-        self.out_conv = TaskConv2d(hidden, layout.widths, 1, bias=True, isolated=isolated, name="head.out_conv")
+        self.conv1, self.bn1 = hidden_layer(width, width, kernels[0], "head.conv1")
+        self.conv2, self.bn2 = hidden_layer(width, width, kernels[1], "head.conv2")
+        # shared: each task's rows read every hidden channel; progressive: the groups up to the task's own
+        self.out_conv = TaskConv2d(width, layout.widths, 1, bias=True, name="head.out_conv")
         # the output layer's columns for the context vector; zero at first, so training starts
         # from the head without context
         self.out_context = (TaskConv2d(context_width, layout.widths, 1, readers=context_for, name="head.out_context")
@@ -88,26 +81,18 @@ class OneHead(nn.Module):
             for weight in (self.out_context.weights.values() if self.out_context else ()):
                 weight.zero_()
 
-    def forward(self, x: torch.Tensor, upto: str | None = None, context: torch.Tensor | None = None,
-                skip: frozenset[str] = frozenset()) -> torch.Tensor:
-        """The output channels of the tasks up to `upto` (all tasks when None; those of `skip`: zeros);
-        `context`: the B × C × 1 × 1 context vector, needed when some task reads it."""
-        x = F.relu(self.bn1(self.conv1(x, upto, skip), upto, skip))
-        x = F.relu(self.bn2(self.conv2(x, upto, skip), upto, skip))
-        out = self.out_conv(x, upto, skip)
-        return out if self.out_context is None else out + self.out_context(context, upto, skip)
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None, upto: str | None = None) -> torch.Tensor:
+        """The output channels of the tasks up to `upto` (all tasks when None); `context`: the
+        B × C × 1 × 1 context vector, needed when some task reads it."""
+        x = F.relu(self.bn1(self.conv1(x, upto), upto))
+        x = F.relu(self.bn2(self.conv2(x, upto), upto))
+        out = self.out_conv(x, upto)
+        return out if self.out_context is None else out + self.out_context(context, upto)
 
     def output_rows(self, task: str) -> list[nn.Parameter]:
         """The output layer's weights of `task` (only its outputs depend on them)."""
         convs = (self.out_conv, self.out_context) if self.out_context is not None else (self.out_conv,)
         return [p for conv in convs for p in conv.task_parameters(task)]
-
-
-def layer_kernels(kernel: dict[str, int | list[int]] | int, layer: int) -> dict[str, int] | int:
-    """Each task's kernel size in hidden layer `layer` (0 or 1): a task's int holds for both layers."""
-    if isinstance(kernel, int):
-        return kernel
-    return {task: per_layer(k)[layer] for task, k in kernel.items()}
 
 
 def count_layers(head: nn.Module) -> int:

@@ -10,6 +10,7 @@ from ..config import Params, load_params
 from ..io import read_json, write_text
 from ..model.net import count_parameters
 from . import figures, markdown
+from .layers import layer_table
 from .qualitative import qualitative_grid
 
 
@@ -87,79 +88,71 @@ STRATEGY_NOTES = {
 def stage_summary(stage: str, sp) -> str:
     teacher = f"; distils Lite0's ImageNet classifier (weight {sp.imagenet_teacher})" if sp.imagenet_teacher else ""
     pasting = f"; objects pasted into {sp.copy_paste:.0%} of its images" if sp.copy_paste else ""
-    return (f"{stage}: `{sp.trainable}` (lr {sp.lr}; own rows ×{sp.task_rows_lr_scale}, earlier rows "
-            f"×{sp.old_rows_lr_scale}; {sp.epochs} epochs, {sp.image_size} px{teacher}{pasting})")
-
-
-ISOLATION_NOTE = {
-    "own": "trains only its own channel groups of the neck and head (and its output rows): no weight an "
-           "earlier task's outputs depend on can move",
-    "task_slice": "trains only its own output rows of the head's last layer: every other weight is frozen",
-}
+    return (f"{stage}: lr {sp.lr}, its own output rows ×{sp.task_rows_lr_scale}, earlier tasks' rows "
+            f"×{sp.old_rows_lr_scale}; {sp.epochs} epochs at {sp.image_size} px, batch {sp.batch_size}{teacher}{pasting}")
 
 
 def strategy_notes(params: Params) -> str:
-    later = STAGE_ORDER[1:]
-    protected = [s for s in later if not params.stage(s).preserves_earlier_outputs]
-    notes = [f"**{s} {ISOLATION_NOTE[params.stage(s).trainable]}**, so the earlier tasks' outputs are bit-identical "
-             "before and after it (their drop in that stage is 0 by construction, not a measurement of "
-             "forgetting) and no strategy runs in it: parameter isolation (as PackNet or Progressive Networks)."
-             for s in later if s not in protected]
-    if protected:
-        notes += [f"{', '.join(protected)}: " + STRATEGY_NOTES[n] for n in params.strategy.names]
-        names = set(params.strategy.names)
-        if params.strategy.lwf_replay_weight and "replay" in names and names & {"lwf", "kd"}:
-            notes.append("LwF/KD also act on the replayed images (weight "
-                         f"{params.strategy.lwf_replay_weight}), as in Dark Experience Replay (Buzzega et al., 2020).")
+    if params.model.head == "progressive":
+        return ("- Stages 2 and 3 train only their own task's channel groups and output rows: the earlier tasks' "
+                "outputs are bit-identical before and after (their drop is 0 by construction, not a measurement "
+                "of forgetting) and no strategy runs: parameter isolation (Progressive Networks, PackNet).")
+    notes = [STRATEGY_NOTES[n] for n in params.strategy.names]
+    names = set(params.strategy.names)
+    if params.strategy.lwf_replay_weight and "replay" in names and names & {"lwf", "kd"}:
+        notes.append("LwF/KD also act on the replayed images (weight "
+                     f"{params.strategy.lwf_replay_weight}), as in Dark Experience Replay (Buzzega et al., 2020).")
     return "\n".join(f"- {n}" for n in notes)
 
 
-def model_section(params: Params, arch_png) -> str:
+HEAD_DESIGN = {
+    "shared": "**Shared head** (`model.head: shared`): every hidden layer of the neck and the head is one dense "
+              "convolution over its whole input (groups = 1) with one BatchNorm, and feeds every task; the only "
+              "task-specific weights are the output layer's rows (and the context columns of the rows that read "
+              "the image context). Training detection or classification moves weights that segmentation's outputs "
+              "depend on: what keeps the earlier tasks is the strategy below, and their drops are measurements.",
+    "progressive": "**Progressive head** (`model.head: progressive`, a comparison, not the default): each neck and "
+                   "head layer is one convolution per task group; a task's group reads the groups of the tasks "
+                   "learnt before it and its own (block lower-triangular weights, as Progressive Networks, Rusu et "
+                   "al. 2016) and a later stage trains only its own task's groups. That is parameter isolation: "
+                   "the earlier tasks' outputs cannot change, so their drops are 0 by construction.",
+}
+
+
+def model_section(params: Params, model, arch_png) -> str:
     m = params.model
-    groups = figures.channel_groups
-    c5 = (f"its last block (320 ch) for {', '.join(m.last_block_readers())} and its pretrained 1×1 conv head "
-          f"(1280 ch) for {', '.join(m.conv_head_for)}" if m.conv_head_for else "its last block (320 ch)")
-    context = (f"; for {', '.join(m.context_for)} it also reads the image context, the globally averaged "
-               "last block, at every position" if m.context_for else "")
-    reuse = isolation_sentence(m.isolated)
+    context = (f" The output rows of {', '.join(m.context_for)} also read the image context, the globally "
+               "averaged last block, at every position." if m.context_for else "")
+    counts = count_parameters(model)
     return f"""## Model
 ![architecture]({arch_png})
 
-`{m.backbone}` backbone (ImageNet weights; stride 32 through {c5}) → one FPN layer (1×1 laterals
-of strides 8/16/32 summed at stride 8, one {m.neck_kernel}×{m.neck_kernel} conv-BN-ReLU;
-channels {groups(m.neck_channels)})
-→ **one head of 3 layers** ({figures.hidden_kernels(m.head_kernel)} conv-BN-ReLU ×2, channels {groups(m.head_channels)}, then one 1×1
-conv{context}) whose single output tensor carries `[seg 21 | det heatmap | det box 4 | cls]` channels at stride 8.
+`{m.backbone}` backbone (ImageNet weights, frozen: weights and BatchNorm statistics; {counts['backbone']:,}
+parameters) → one FPN layer (1×1 laterals of its maps at strides 8/16/32, the stride-32 map being
+both its last block and its pretrained 1×1 conv head, summed at stride 8; one 1×1 conv-BN-ReLU)
+→ **one head of 3 layers** (two conv-BN-ReLU, then one 1×1 conv) whose single output tensor carries
+`[seg {model.layout.seg_classes} | det heatmap {model.layout.det_classes} | det box 4 | cls {model.layout.cls_classes}]`
+channels at stride 8.{context}
 
-Every neck and head layer is **one convolution over the whole previous tensor**, with its channels
-grouped by task in the order the tasks are learnt: a task's group reads the groups of the tasks
-before it and its own, never a later one (the weight is block lower-triangular, as the lateral
-connections of Progressive Networks, Rusu et al. 2016, inside single layers). {reuse} A later task
-adds capacity without changing a single earlier output. Detection is TTFNet-style (heatmap peaks; every
-cell of a box's centre area regresses its four sides with a GIoU loss); segmentation logits are
-upsampled to the input for training and, at decoding, the winning classes' probabilities to the image,
-then guided-filtered with the image as guide; classification is the spatial mean of its channels.
+{HEAD_DESIGN[m.head]}
+
+{layer_table(model)}
+
+Detection is TTFNet-style (heatmap peaks; every cell of a box's centre area regresses its four sides
+with a GIoU loss); segmentation logits are upsampled to the input for training and, at decoding, the
+winning classes' probabilities to the image, then guided-filtered with the image as guide;
+classification is the spatial mean of its channels.
 """
 
 
-def isolation_sentence(isolated: list[str]) -> str:
-    """Which tasks reuse the earlier tasks' channels (`model.isolated` names those that do not)."""
-    if not isolated:
-        return "Detection thus reuses everything segmentation computes, classification everything both compute."
-    names, their = ", ".join(isolated), "its" if len(isolated) == 1 else "their"
-    return (f"Isolated (`model.isolated`): {names} — {their} groups read only their own channels, so the earlier "
-            "tasks' channels can be tuned for those tasks alone; a single-task reference is never isolated "
-            "(alone, a task may use every channel of the layers it trains).")
-
-
 def schedule_section(params: Params) -> str:
+    bn = ("keep stage 1's statistics in later stages (`train.freeze_bn`)" if params.train.freeze_bn
+          else "update their statistics in every stage")
     return f"""## Schedule and strategy
-Stage 1 trains on Mini-VOC-Seg only, stage 2 on Mini-COCO-Det only, stage 3 on Imagenette-160 only.
-Trainable parts per stage: {', '.join(stage_summary(s, params.stage(s)) for s in STAGE_ORDER)};
-the backbone stays frozen (ImageNet weights and statistics) unless a stage's trainable set names it;
-BatchNorm statistics of the trainable layers {'frozen' if params.train.freeze_bn else 'updated'} after stage 1.
-Configured strategy (`strategy.names`, for stages that train weights an earlier task uses):
-**{" + ".join(params.strategy.names)}**.
+Stage 1 trains on Mini-VOC-Seg only, stage 2 on Mini-COCO-Det only, stage 3 on Imagenette-160 only;
+each trains the neck and the head (the backbone stays frozen). {'; '.join(stage_summary(s, params.stage(s)) for s in STAGE_ORDER)}.
+The shared BatchNorms {bn}.
+Configured strategy (`strategy.names`, in stages 2 and 3): **{" + ".join(params.strategy.names)}**.
 
 {strategy_notes(params)}
 """
@@ -195,11 +188,9 @@ the classification top-3.
 """
 
 
-def draw_figures(params: Params, stage_metrics: dict, plots_dir: Path, checkpoint) -> dict[str, Path]:
+def draw_figures(params: Params, stage_metrics: dict, plots_dir: Path, ckpt, model) -> dict[str, Path]:
     fig_dir = plots_dir / "report"
     fig_dir.mkdir(parents=True, exist_ok=True)
-    ckpt = load_checkpoint(checkpoint)
-    model = model_from_checkpoint(ckpt, checkpoint)
     return {"loss": figures.loss_curves(plots_dir, fig_dir / "loss_curves.png"),
             "forget": figures.forgetting_chart(stage_metrics, fig_dir / "forgetting.png"),
             "arch": figures.architecture_diagram(params.model, model.layout, count_parameters(model),
@@ -214,10 +205,12 @@ def build_report(params_path="params.yaml", metrics_dir="metrics", plots_dir="pl
     metrics_dir, plots_dir = Path(metrics_dir), Path(plots_dir)
     stage_metrics = {s: read_json(metrics_dir / f"{s}.json", "stage metrics") for s in STAGE_ORDER}
     ev = read_json(metrics_dir / "evaluate.json", "evaluate metrics")
-    pngs = draw_figures(params, stage_metrics, plots_dir, checkpoint)
+    ckpt = load_checkpoint(checkpoint)
+    model = model_from_checkpoint(ckpt, checkpoint)
+    pngs = draw_figures(params, stage_metrics, plots_dir, ckpt, model)
     link = {k: (p.relative_to(Path(out).parent) if Path(out).parent != Path(".") else p) for k, p in pngs.items()}
     sections = ["# onehead — results report\n\n*Generated by `dvc repro` (stage `report`) from `metrics/` and "
-                "`plots/`; do not edit by hand.*\n", model_section(params, link["arch"]), schedule_section(params),
+                "`plots/`; do not edit by hand.*\n", model_section(params, model, link["arch"]), schedule_section(params),
                 results_section(ev, stage_metrics, link["forget"]), figures_section(link["loss"], link["grid"]),
                 f"## Resources\n{resource_table(ev)}\n"]
     write_text(out, "\n".join(sections))

@@ -11,21 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 from ..catalog import METRIC_LABEL, METRICS, STAGE_INFO, STAGE_ORDER, task_of_metric  # noqa: E402
-from ..config import per_layer  # noqa: E402
 from .draw import save_png  # noqa: E402
-
-
-def hidden_kernels(kernels: dict[str, int | list[int]], sep: str = ", ") -> str:
-    """The head's hidden kernel size, e.g. '3×3', or '3×3 (cls 1×1)' when some task's groups differ from
-    the size most tasks share, or each task's, e.g. 'seg 3×3/1×1, det 3×3, cls 1×1', when no two agree
-    (a/b: the first hidden layer's kernel, then the second's; `sep` goes between tasks)."""
-    texts = {t: "/".join(f"{k}×{k}" for k in dict.fromkeys(per_layer(kernel))) for t, kernel in kernels.items()}
-    sizes = list(texts.values())
-    common = max(dict.fromkeys(sizes), key=sizes.count)  # a tie goes to the first task's, not to hash order
-    if len(sizes) > 1 and sizes.count(common) == 1:
-        return sep.join(f"{t} {text}" for t, text in texts.items())
-    others = [f"{t} {text}" for t, text in texts.items() if text != common]
-    return common + (f" ({sep.join(others)})" if others else "")
 
 
 def read_tsv(path: Path) -> list[dict[str, float]]:
@@ -81,8 +67,10 @@ def forgetting_chart(stage_metrics: dict[str, dict], out: Path) -> Path:
     return out
 
 
-def channel_groups(channels: dict[str, int]) -> str:
-    """Channel groups of a layer, e.g. 'seg 128 | det 128 | cls 64'."""
+def widths(channels: int | dict[str, int]) -> str:
+    """A layer's width: '256 ch, shared' or its task groups, e.g. 'seg 128 | det 192 | cls 64'."""
+    if isinstance(channels, int):
+        return f"{channels} ch, shared"
     return " | ".join(f"{t} {c}" for t, c in channels.items())
 
 
@@ -98,14 +86,13 @@ def architecture_diagram(params, layout, counts: dict, out: Path) -> Path:
     ax.set(xlim=(0, 12), ylim=(0, 4))
     ax.axis("off")
     width = 1.6
-    kernel_lines = hidden_kernels(params.head_kernel, sep="\n")  # one task per line when they differ
+    kernels = "/".join(f"{k}×{k}" for k in params.kernels)
     blocks = [
         (0.1, "input\n[0,1] RGB", "#eeeeee"),
         (2.2, f"backbone\n{params.backbone}\nC3/C4/C5 (s8/16/32)\n{counts['backbone'] / 1e6:.2f} M", "#cfe2f3"),
-        (4.3, f"neck: 1 FPN layer\n1×1 laterals → s8\n{params.neck_kernel}×{params.neck_kernel} conv-BN-ReLU\n"
-              f"{channel_groups(params.neck_channels)}\n"
+        (4.3, f"neck: 1 FPN layer\n1×1 laterals → s8\n1×1 conv-BN-ReLU\n{widths(params.channels)}\n"
               f"{counts['neck'] / 1e6:.2f} M", "#d9ead3"),
-        (6.4, f"head (3 layers)\n{kernel_lines}\nconv-BN-ReLU ×2\n{channel_groups(params.head_channels)}\n1×1 conv → {layout.total} ch\n"
+        (6.4, f"head (3 layers)\n{kernels} conv-BN-ReLU\n{widths(params.channels)}\n1×1 conv → {layout.total} ch\n"
               f"{context_line(params.context_for)}"
               f"{counts['head'] / 1e6:.2f} M", "#fce5cd"),
     ]
@@ -120,8 +107,9 @@ def architecture_diagram(params, layout, counts: dict, out: Path) -> Path:
     for y, text, colour in outputs:
         ax.add_patch(Rectangle((8.5, y - 0.35), 3.4, 0.7, facecolor=colour, edgecolor="black"))
         ax.text(10.2, y, text, ha="center", va="center", fontsize=7.5)
-    ax.set_title(f"One network, one head — {counts['total'] / 1e6:.2f} M parameters; neck and head channels "
-                 "grouped by task, each group reading the groups learnt before it", fontsize=9)
+    design = ("every hidden layer one dense convolution shared by all tasks" if params.head == "shared" else
+              "progressive head: channels grouped by task, each group reading the groups learnt before it")
+    ax.set_title(f"One network, one head — {counts['total'] / 1e6:.2f} M parameters; {design}", fontsize=9)
     fig.tight_layout()
     save_png(fig, out, dpi=110)
     return out

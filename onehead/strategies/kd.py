@@ -21,10 +21,8 @@ class KD(LwF):
     def extra_loss(self, model, current):
         if self.teacher is None:
             return {}
-        upto = self.old_tasks[-1]
-        teacher_feat, teacher_out = self.teacher.features_and_output(current.images, current.backbone_features, upto)
-        terms = self.output_terms(model, current.output, teacher_out, self.weight)
-        if self.feature_weight:  # the old tasks' channel groups of the neck
-            student_feat = model.features(current.images, current.backbone_features, upto)
-            terms["kd_feat"] = self.feature_weight * F.mse_loss(student_feat, teacher_feat)
+        teacher = self.teacher.run(current.images, self.old_tasks[-1], current.backbone_features)
+        terms = self.output_terms(model, current.output, teacher.output, self.weight)
+        if self.feature_weight:
+            terms["kd_feat"] = self.feature_weight * F.mse_loss(current.neck, teacher.neck)
         return terms

@@ -1,7 +1,7 @@
 """Learning without Forgetting (Li & Hoiem, 2016): keep old tasks' outputs on the new images.
 
-The model at the start of the stage is the teacher (sharing the student's backbone pass
-when the backbone is frozen, as it then is the same network); on every current batch the
+The model at the start of the stage is the teacher (sharing the student's pass through the
+frozen backbone); on every current batch the
 old tasks' outputs are pulled towards the teacher's by each task's own `distillation`
 (softened seg logits per pixel, detection heatmap and boxes, cls logits). With replay, the
 same is done on the replayed images (`replay_weight`), as in Dark Experience Replay
@@ -50,5 +50,5 @@ class LwF(Strategy):
         weight = self.replay_weight if replayed else self.weight
         if self.teacher is None or weight == 0:
             return {}
-        teacher_out = self.teacher(fwd.images, backbone_feats=fwd.backbone_features, upto=self.old_tasks[-1])
+        teacher_out = self.teacher.run(fwd.images, self.old_tasks[-1], fwd.backbone_features).output
         return self.output_terms(model, fwd.output, teacher_out, weight)
