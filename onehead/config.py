@@ -65,7 +65,7 @@ class Section(BaseModel):
 
 class DataParams(Section):
     root: str
-    source: Literal["mirror", "official"]
+    source: Literal["auto", "mirror", "official"]
     mirror: str
     manifest: str
     subset: Count

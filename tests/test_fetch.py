@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import make_data_root, write_manifest
-from onehead.data.fetch import download, read_manifest, select_subset
+from onehead.data.fetch import download, read_manifest, resolve_source, select_subset
 from onehead.errors import DataError
 
 
@@ -148,18 +148,41 @@ def _official_site(mirror: Path, site: Path) -> dict:
 def test_official_hosts_route_selects_manifest_files(mirror, tmp_path, serve):
     _official_site(mirror, tmp_path / "site")
     base = serve(tmp_path / "site")
-    sources = {"voc": {"url": base + "voc.tar", "member": "VOCdevkit/VOC2012/{kind}/{name}"},
-               "imagenette": {"url": base + "imagenette.tgz", "member": "imagenette2-160/train/{wnid}/{name}"},
-               "coco": {"image_url": base + "val2017/{name}", "annotations_url": base + "ann.zip",
-                        "annotations_member": "annotations/instances_val2017.json", "category_ids": [1, 18]}}
     out = tmp_path / "data"
-    download(out, tmp_path / "MANIFEST.sha256", "official", "", sources=sources)
+    download(out, tmp_path / "MANIFEST.sha256", "official", "", sources=_sources(base))
     assert _files(out) == _files(mirror)
     for split in ("train", "val"):
         ours = json.loads((out / "mini_coco_det" / "annotations" / f"instances_{split}.json").read_text())
         ref = json.loads((mirror / "mini_coco_det" / "annotations" / f"instances_{split}.json").read_text())
         assert ours["images"] == ref["images"] and ours["annotations"] == ref["annotations"]
         assert [c["id"] for c in ours["categories"]] == [1, 18]
+
+
+def _sources(base: str) -> dict:
+    return {"voc": {"url": base + "voc.tar", "member": "VOCdevkit/VOC2012/{kind}/{name}"},
+            "imagenette": {"url": base + "imagenette.tgz", "member": "imagenette2-160/train/{wnid}/{name}"},
+            "coco": {"image_url": base + "val2017/{name}", "annotations_url": base + "ann.zip",
+                     "annotations_member": "annotations/instances_val2017.json", "category_ids": [1, 18]}}
+
+
+def test_auto_takes_the_mirror_when_it_exists_and_the_hosts_otherwise(mirror, tmp_path, serve):
+    _official_site(mirror, tmp_path / "site")
+    sources = _sources(serve(tmp_path / "site"))
+    assert resolve_source("auto", str(mirror)) == "mirror" and resolve_source("auto", "") == "official"
+    download(tmp_path / "a", tmp_path / "MANIFEST.sha256", "auto", str(mirror), sources={})  # no host needed
+    download(tmp_path / "b", tmp_path / "MANIFEST.sha256", "auto", str(tmp_path / "absent"), sources=sources)
+    assert _files(tmp_path / "a") == _files(tmp_path / "b") == _files(mirror)
+
+
+def test_no_mirror_and_no_network_says_what_was_tried_and_what_to_set(mirror, tmp_path):
+    dead = "http://127.0.0.1:9/"  # the discard port: nothing listens, the connection is refused
+    out = tmp_path / "data"
+    with pytest.raises(DataError) as err:
+        download(out, tmp_path / "MANIFEST.sha256", "auto", str(tmp_path / "absent"), sources=_sources(dead))
+    message = str(err.value)
+    assert "original hosts could not be reached" in message and f"no mirror was found at {tmp_path / 'absent'}" in message
+    assert "data.mirror" in message and "ONEHEAD_MIRROR" in message and "../shared" not in message
+    assert not out.exists() and not list(tmp_path.glob(".download-*"))
 
 
 def test_manifest_lines_are_checked(tmp_path):

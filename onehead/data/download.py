@@ -13,7 +13,7 @@ from ..cli import user_errors
 from ..config import load_params
 from ..io import write_json
 from .datasets import class_names
-from .fetch import download
+from .fetch import download, resolve_source
 
 
 def main() -> None:
@@ -23,4 +23,6 @@ def main() -> None:
         root = Path(params.root)
         files = download(root, params.manifest, params.source, mirror, params.subset)
         write_json(root / "classes.json", class_names(root))
-        print(f"download: {len(files)} files verified into {root}/ (source: {params.source})")
+        used = resolve_source(params.source, mirror)
+        where = f"the mirror {mirror}" if used == "mirror" else "the original hosts"
+        print(f"download: {len(files)} files verified into {root}/ (from {where})")

@@ -3,7 +3,7 @@
 Both sources deliver exactly the files listed in the manifest (`relative/path  sha256`
 lines, as written by `sha256sum`), and every file's hash is verified before the stage
 succeeds. A mirror is a folder, a .tar/.tar.gz/.tgz/.zip archive, or an http(s) URL of
-either (a URL ending in '/' is read file by file). The official route reads the COCO
+either (a URL ending in '/' is read file by file). `auto` takes the mirror when one is there, else the original hosts. The official route reads the COCO
 val2017 images by URL, the VOC 2012 and imagenette2-160 archives as streams, and builds
 the two mini COCO annotation files from the official `instances_val2017.json`.
 """
@@ -14,6 +14,7 @@ import json
 import shutil
 import tarfile
 import tempfile
+import urllib.error
 import urllib.request
 import zipfile
 from collections import defaultdict
@@ -138,7 +139,8 @@ def copy_from_mirror(mirror: str, files: dict[str, str], out_root: Path, workdir
     else:
         local = Path(mirror).expanduser()
         if not local.exists():
-            raise DataError(f"{mirror}: mirror not found (set data.mirror or ONEHEAD_MIRROR)")
+            raise DataError(f"{mirror}: mirror not found (set data.mirror or ONEHEAD_MIRROR to a copy of the "
+                            "datasets, or data.source: official to fetch them from the original hosts)")
         local = _layout_root(local) if local.is_dir() else _extract(local, workdir / "mirror")
     for rel in files:
         src = local / rel
@@ -235,9 +237,33 @@ def load_sources(path: str | Path = SOURCES_FILE) -> dict:
     return yaml.safe_load(Path(path).read_text())
 
 
+def mirror_present(mirror: str) -> bool:
+    """A mirror to try: a URL (only fetching it tells), or a local folder or archive that exists."""
+    return bool(mirror) and (mirror.startswith(("http://", "https://")) or Path(mirror).expanduser().exists())
+
+
+def resolve_source(source: str, mirror: str) -> str:
+    """`auto`: the mirror when there is one, else the original hosts."""
+    if source != "auto":
+        return source
+    return "mirror" if mirror_present(mirror) else "official"
+
+
+def fetch_official_or_explain(files: dict[str, str], out_root: Path, sources: dict, tried: str) -> None:
+    """`fetch_official`, turning an unreachable host into an error that says what was tried."""
+    try:
+        fetch_official(files, out_root, sources)
+    except (urllib.error.URLError, OSError) as err:
+        reason = getattr(err, "reason", None) or err
+        raise DataError(f"the original hosts could not be reached ({reason}){tried}; set data.mirror or the "
+                        "environment variable ONEHEAD_MIRROR to a copy of the datasets (a folder, archive or URL "
+                        "in the layout of docs/spec.md §1)") from None
+
+
 def download(out_root: str | Path, manifest_path: str | Path, source: str, mirror: str,
              subset: int = 0, sources: dict | None = None) -> dict[str, str]:
-    """Build `out_root` atomically: fetch into a temporary folder, verify, validate, rename."""
+    """Build `out_root` atomically: fetch into a temporary folder, verify, validate, rename.
+    `source` is `mirror`, `official` or `auto` (see `resolve_source`)."""
     out_root = Path(out_root)
     manifest = read_manifest(manifest_path)
     files = select_subset(manifest, subset)
@@ -246,13 +272,15 @@ def download(out_root: str | Path, manifest_path: str | Path, source: str, mirro
         staging, work = Path(tmp) / "data", Path(tmp) / "work"
         staging.mkdir()
         work.mkdir()
-        if source == "mirror":
+        used = resolve_source(source, mirror)
+        if used == "mirror":
             copy_from_mirror(mirror, files, staging, work)
         else:
-            fetch_official(files, staging, sources or load_sources())
+            tried = f" after no mirror was found at {mirror}" if source == "auto" and mirror else ""
+            fetch_official_or_explain(files, staging, sources or load_sources(), tried)
         generated = {r for r in files if r.startswith(f"{DET}/annotations")}
         # Official annotations are rebuilt by us, so they are checked by content, not bytes.
-        verify_hashes(staging, files, skip=generated if source == "official" else set())
+        verify_hashes(staging, files, skip=generated if used == "official" else set())
         if subset:
             filter_coco_to_files(staging, files)
         validate_data_root(staging)
