@@ -1,6 +1,6 @@
 """The folds command: one held-out fold of the training sets, as a data folder of its own.
 
-    python -m onehead.data.folds OUT --fold K [--folds 4] [--source data]
+    python -m research.folds OUT --fold K [--folds 4] [--source data]
 
 Decisions taken on the 60 val images alone do not carry over to unseen images (issue 10), so
 settings are compared on folds of the *training* sets. OUT gets the SPEC §1 layout whose
@@ -21,15 +21,15 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ..cli import user_errors
-from ..errors import ConfigError, DataError
-from ..io import read_json, write_json
-from .coco import CocoDetection
-from .fetch import CLS, COCO_ANN, DET, SEG, restrict_coco
-from .imagenette import ImageFolderClassification
-from .manifest import make_manifest, summary
-from .validate import validate_data_root
-from .voc import VocSegmentation
+from onehead.cli import user_errors
+from onehead.errors import ConfigError, DataError
+from onehead.io import read_json, write_json
+from onehead.data.coco import CocoDetection
+from onehead.data.fetch import CLS, COCO_ANN, DET, SEG, restrict_coco
+from onehead.data.imagenette import ImageFolderClassification
+from onehead.data.manifest import make_manifest, summary
+from onehead.data.validate import validate_data_root
+from onehead.data.voc import VocSegmentation
 
 
 def split_of(index: int, fold: int, folds: int) -> str:
@@ -91,7 +91,7 @@ def make_fold(source: Path, out: Path, fold: int, folds: int = 4) -> Path:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m onehead.data.folds",
+        prog="python -m research.folds",
         description="Write one held-out fold of the training sets as a data folder with its manifest.")
     parser.add_argument("out", help="new folder for the fold")
     parser.add_argument("--fold", type=int, required=True, help="which fold is held out (0-based)")

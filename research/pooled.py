@@ -1,9 +1,9 @@
 """Pooled scores of fold trials: one score over all their held-out images.
 
-    python -m onehead.pooled TRIAL ... [--vs TRIAL ...] [--task seg|det|cls] [--trials trials] [--data data]
+    python -m research.pooled TRIAL ... [--vs TRIAL ...] [--task seg|det|cls] [--trials trials] [--data data]
 
 One object moves a 60-image mIoU by several points, about the size of a good lever. The four fold
-trials of one setting (`python -m onehead.trial NAME stage1_seg --fold K`, K = 0..3) hold out every
+trials of one setting (`python -m research.trial NAME stage1_seg --fold K`, K = 0..3) hold out every
 training image once, so their confusion matrices, summed, score the setting on all 240 training
 images at once; the same four models on val give a second pooled score. `--vs` pools a second
 setting's trials the same way and lists the classes whose IoU moved most between the two.
@@ -25,10 +25,10 @@ import numpy as np
 import torch
 import yaml
 
-from .cli import user_errors
-from .errors import ConfigError
-from .metrics import coco_map, miou_from_confusion
-from .runtime import progress
+from onehead.cli import user_errors
+from onehead.errors import ConfigError
+from onehead.metrics import coco_map, miou_from_confusion
+from onehead.runtime import progress
 
 SHOWN_CLASSES = 6  # classes listed with --vs: those whose held-out IoU moved most
 
@@ -79,11 +79,11 @@ def trial_parts(name: str, checkpoint: Path, data_roots: list[Path], max_det: in
     split, what pooling needs of it: segmentation's confusion matrix (`seg.confusion`), classification's
     [correct, images] or detection's (COCO ground truth, image ids, boxes), computed as the stages
     score them; one checkpoint load."""
-    from .checkpoint import load_checkpoint, model_from_checkpoint
-    from .data.datasets import build_dataset
-    from .data.transforms import eval_transform
-    from .engine import eval_loader
-    from .tasks import cls, det, seg
+    from onehead.checkpoint import load_checkpoint, model_from_checkpoint
+    from onehead.data.datasets import build_dataset
+    from onehead.data.transforms import eval_transform
+    from onehead.engine import eval_loader
+    from onehead.tasks import cls, det, seg
     ckpt = load_checkpoint(checkpoint)
     task = task or ckpt.learned[-1]
     if task not in ckpt.learned:

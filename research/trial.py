@@ -1,12 +1,12 @@
 """The trial command: one training stage outside the pipeline, to compare settings before adopting one.
 
-    python -m onehead.trial NAME STAGE [--start TRIAL|CKPT] [--fold K] [--threads N] [key=value ...]
+    python -m research.trial NAME STAGE [--start TRIAL|CKPT] [--fold K] [--threads N] [key=value ...]
 
 STAGE is a pipeline stage (`stage1_seg`, `stage2_det`, `stage3_cls`) or a single-task reference
 (`reference_seg`, `reference_det`, `reference_cls`). The stage trains with params.yaml plus the
 `key=value` overrides (dotted keys, YAML values: `stage2_det.lr=0.001`), from the previous stage's
 checkpoint of another trial (`--start s1_f0`) or of a file (`--start models/stage1_seg.pt`).
-With `--fold K` it trains on fold K of the training sets (`onehead.data.folds`, made once under
+With `--fold K` it trains on fold K of the training sets (`research.folds`, made once under
 `trials/folds/`) and is scored on the held-out quarter, then also on the real val split.
 
 Each trial writes `trials/NAME/` (its params.yaml, checkpoint, metrics and loss curves) and
@@ -27,12 +27,12 @@ from pathlib import Path
 import torch
 import yaml
 
-from .catalog import STAGE_INFO, TASK_ORDER, reference_name
-from .checkpoint import load_checkpoint
-from .cli import user_errors
-from .config import read_yaml, validate
-from .data.datasets import build_dataset
-from .errors import ConfigError
+from onehead.catalog import STAGE_INFO, TASK_ORDER, reference_name
+from onehead.checkpoint import load_checkpoint
+from onehead.cli import user_errors
+from onehead.config import read_yaml, validate
+from onehead.data.datasets import build_dataset
+from onehead.errors import ConfigError
 
 REFERENCES = {reference_name(task): task for task in TASK_ORDER}
 STAGES = (*STAGE_INFO, *REFERENCES)
@@ -62,7 +62,7 @@ def apply_overrides(params: dict, overrides: list[str]) -> dict:
 
 def fold_root(data_root: Path, fold: int, trials: Path) -> Path:
     """Fold `fold` of `data_root`'s training sets as a data folder (made on first use)."""
-    from .data.folds import make_fold
+    from research.folds import make_fold
     root = trials / "folds" / f"f{fold}"
     root.parent.mkdir(parents=True, exist_ok=True)
     with open(root.parent / f".f{fold}.lock", "w") as lock:
@@ -94,9 +94,9 @@ def previous_checkpoint(stage: str, start: str, trials: Path) -> tuple[str, Path
 def run_trial(name: str, stage: str, start: str | None, fold: int | None, threads: int, overrides: list[str],
               params_path: Path = Path("params.yaml"), trials: Path = Path("trials")) -> dict:
     """Train `stage` as trial `name`; returns the record appended to `trials/results.jsonl`."""
-    from .engine import score_tasks
-    from .stage import run_reference, run_stage
-    from .strategies.registry import build_strategy
+    from onehead.engine import score_tasks
+    from onehead.stage import run_reference, run_stage
+    from onehead.strategies.registry import build_strategy
     params, previous = trial_params(stage, start, threads, overrides, params_path, trials)
     data_root = Path(params["data"]["root"]).resolve()
     if fold is not None:  # a fold trial is scored on val after training: a missing val split fails now
@@ -146,7 +146,7 @@ def make_trial_dir(run: Path, params: dict, previous: tuple[str, Path] | None) -
 
 def score_val(checkpoint: Path, data_root: Path, params: dict, score_tasks) -> dict:
     """The checkpoint's last task scored on the real val split (a fold trial's second opinion)."""
-    from .checkpoint import model_from_checkpoint
+    from onehead.checkpoint import model_from_checkpoint
     ckpt = load_checkpoint(checkpoint)
     model = model_from_checkpoint(ckpt, checkpoint).eval()
     return score_tasks(model, [ckpt.learned[-1]], ckpt.image_size, data_root, "val", torch.device("cpu"),

@@ -1,9 +1,9 @@
-"""`python -m onehead.data.folds OUT --fold K`: a held-out fold of the training sets as a data folder."""
+"""`python -m research.folds OUT --fold K`: a held-out fold of the training sets as a data folder."""
 import json
 
 from conftest import _mask, make_data_root, run_main
 from onehead.data.fetch import download, read_manifest
-from onehead.data.folds import main as folds_main
+from research.folds import main as folds_main
 
 
 def names(folder):

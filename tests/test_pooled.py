@@ -1,13 +1,13 @@
-"""`python -m onehead.pooled`: one score over the held-out quarters of fold trials (segmentation's
+"""`python -m research.pooled`: one score over the held-out quarters of fold trials (segmentation's
 confusion matrices summed, detection's boxes in one COCOeval)."""
 import numpy as np
 import pytest
 
 from conftest import run_main
 from onehead.metrics import miou_from_confusion
-from onehead.pooled import main as pooled_main
-from onehead.pooled import merged_coco, pool, pooled_scores, trial_records
-from onehead.trial import main as trial_main
+from research.pooled import main as pooled_main
+from research.pooled import merged_coco, pool, pooled_scores, trial_records
+from research.trial import main as trial_main
 
 TINY = ["stage1_seg.epochs=1", "stage1_seg.image_size=64", "stage1_seg.batch_size=2"]
 LABELLED_PIXELS = 64 * 48 - 8 * 48  # a synthetic mask: 64 × 48, one 8-pixel stripe is 255 (ignored)

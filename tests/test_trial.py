@@ -1,4 +1,4 @@
-"""`python -m onehead.trial`: one stage outside the pipeline, on a fold, from another trial's checkpoint."""
+"""`python -m research.trial`: one stage outside the pipeline, on a fold, from another trial's checkpoint."""
 import json
 from concurrent.futures import ThreadPoolExecutor
 
@@ -10,8 +10,8 @@ from conftest import run_main
 from onehead.checkpoint import load_checkpoint
 from onehead.errors import ConfigError
 from onehead.model.net import build_model
-from onehead.trial import apply_overrides, fold_root
-from onehead.trial import main as trial_main
+from research.trial import apply_overrides, fold_root
+from research.trial import main as trial_main
 
 TINY = ["stage1_seg.epochs=1", "stage1_seg.image_size=64", "stage1_seg.batch_size=2", "stage2_det.epochs=1",
         "stage2_det.image_size=64", "stage2_det.batch_size=2"]
