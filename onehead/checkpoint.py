@@ -47,7 +47,7 @@ class Checkpoint(BaseModel):
     params: dict
     metrics: dict
     train_time_s: dict[str, float]
-    history: dict[str, list[dict[str, int | float]]] = {"train": [], "val": []}  # per-epoch rows: losses, val metrics
+    history: dict[str, list[dict[str, int | float]]]  # per-epoch rows: losses, val metrics
     world_size: int
 
 

@@ -129,14 +129,13 @@ class StageParams(Section):
     batch_size: Annotated[int, Field(gt=0)]
     lr: Positive
     task_rows_lr_scale: NonNegative
-    old_rows_lr_scale: NonNegative
     eval_every: Annotated[int, Field(gt=0)]
-    imagenet_teacher: NonNegative = 0.0   # classification: distil the pretrained ImageNet classifier (weight)
-    copy_paste: Probability = 0.0         # detection: share of training images given pasted objects
+    imagenet_teacher: NonNegative  # classification: distil the pretrained ImageNet classifier (weight)
+    copy_paste: Probability        # detection: share of training images given pasted objects
 
 
 class ReferenceParams(Section):
-    seed: Count = 0            # the references' own seed: train.seed varies the pipeline only
+    seed: Count                # the references' own seed: train.seed varies the pipeline only
 
 
 class EvaluateParams(Section):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -63,29 +64,38 @@ class TrainStep(nn.Module):
         return terms
 
 
-def train_one_epoch(trainer, loader, optimizer, scheduler, step: int, frozen_bn: bool,
-                    desc: str) -> tuple[dict[str, float], int]:
-    """One pass over `loader` with a `TrainStep` (or DDP around one); mean loss terms and new step."""
-    step_module = getattr(trainer, "module", trainer)
-    set_train_mode(step_module.model, frozen_bn)
+@dataclass
+class Training:
+    """What a run's epochs need: its `TrainStep` (or DDP around one), batches, optimizer and schedule."""
+    step: nn.Module
+    loader: DataLoader
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    frozen_bn: bool  # the shared BatchNorms keep their statistics
+
+
+def train_one_epoch(training: Training, desc: str) -> dict[str, float]:
+    """One pass over the training batches; the mean of each loss term."""
+    step_module = getattr(training.step, "module", training.step)
+    set_train_mode(step_module.model, training.frozen_bn)
     sums, count = defaultdict(float), 0
-    bar = progress(loader, desc)
+    bar = progress(training.loader, desc)
     for batch in bar:
-        terms = trainer(to_device(batch, step_module.device), step)
+        step = training.scheduler.last_epoch  # steps taken so far in this run (one scheduler step each)
+        terms = training.step(to_device(batch, step_module.device), step)
         loss = sum(terms.values())
         if not math.isfinite(loss.item()):
             raise FloatingPointError(f"{desc}: loss became {loss.item()} at step {step} ({ {k: float(v) for k, v in terms.items()} })")
-        optimizer.zero_grad(set_to_none=True)
+        training.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        optimizer.step()
-        scheduler.step()
-        step += 1
+        training.optimizer.step()
+        training.scheduler.step()
         count += 1
         sums["loss"] += loss.item()
         for name, value in terms.items():
             sums[name] += float(value.detach())
         bar.set_postfix(loss=f"{sums['loss'] / count:.3f}")
-    return {k: v / max(count, 1) for k, v in sums.items()}, step
+    return {k: v / max(count, 1) for k, v in sums.items()}
 
 
 def eval_loader(dataset, desc: str, batch_size: int = 8):

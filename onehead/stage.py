@@ -12,7 +12,7 @@ import csv
 import io
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -21,12 +21,11 @@ from torch.utils.data import DataLoader
 from . import distributed
 from .catalog import STAGE_INFO, TASK_ORDER, reference_name, stage_of_task
 from .checkpoint import check_compatible, load_checkpoint, model_from_checkpoint, save_checkpoint
-from .cli import user_errors
 from .config import ModelParams, Params, StageParams, load_params
 from .data.common import collate
 from .data.datasets import build_dataset, build_training_set
 from .data.transforms import eval_transform, train_transform
-from .engine import TrainStep, score_tasks, train_one_epoch
+from .engine import Training, TrainStep, score_tasks, train_one_epoch
 from .io import read_json, write_json, write_text
 from .memory import build_task_memory
 from .model.net import build_model
@@ -36,8 +35,8 @@ from .teacher import build_teacher
 
 
 @dataclass(frozen=True)
-class Run:
-    """One training run: a pipeline stage, or one task trained alone (its reference)."""
+class RunPlan:
+    """What one training run trains: a pipeline stage, or one task alone (its single-task reference)."""
     name: str                  # its outputs: models/<name>.pt, metrics/<name>.json, plots/<name>/
     task: str
     previous: str | None       # the run whose checkpoint it starts from; None: the pretrained network
@@ -47,22 +46,23 @@ class Run:
     seed: int
 
 
-def pipeline_run(stage: str, params: Params) -> Run:
+def pipeline_run(stage: str, params: Params) -> RunPlan:
     info = STAGE_INFO[stage]
-    return Run(stage, info.task, info.previous, params.stage(stage), params.model, leaves_memory=True,
-               seed=params.train.seed)
+    return RunPlan(stage, info.task, info.previous, params.stage(stage), params.model, leaves_memory=True,
+                   seed=params.train.seed)
 
 
-def reference_run(task: str, params: Params) -> Run:
+def reference_run(task: str, params: Params) -> RunPlan:
     """`task` alone from the pretrained network, with its stage's settings. Its seed is `reference.seed`,
     not `train.seed`: the yardsticks stay fixed while the pipeline's seed varies."""
-    return Run(reference_name(task), task, None, params.stage(stage_of_task(task)), params.model,
-               leaves_memory=False, seed=params.reference.seed)
+    return RunPlan(reference_name(task), task, None, params.stage(stage_of_task(task)), params.model,
+                   leaves_memory=False, seed=params.reference.seed)
 
 
-@dataclass
-class Start:
-    """What a stage starts from: the model and the history of the stages before it."""
+@dataclass(frozen=True)
+class LearnedSoFar:
+    """A network and its record: the tasks it has learned (in order), their class lists, the
+    resolution each was trained at, the memory each stage left and each run's training time."""
     model: torch.nn.Module
     classes: dict[str, list[str]]
     learned: list[str]
@@ -70,17 +70,45 @@ class Start:
     image_size: dict[str, int]
     train_time: dict[str, float]
 
+    def with_task(self, task: str, image_size: int) -> LearnedSoFar:
+        return replace(self, learned=[*self.learned, task], image_size={**self.image_size, task: image_size})
 
-def load_start(run: Run, params: Params, models_dir) -> Start:
+    def with_time(self, run: str, seconds: float) -> LearnedSoFar:
+        return replace(self, train_time={**self.train_time, run: seconds})
+
+    def with_memory(self, task: str, memory) -> LearnedSoFar:
+        return replace(self, memory={**self.memory, task: memory})
+
+
+@dataclass(frozen=True)
+class OutputDirs:
+    models: Path = Path("models")
+    metrics: Path = Path("metrics")
+    plots: Path = Path("plots")
+
+
+@dataclass(frozen=True)
+class Process:
+    """This process's place among torchrun's, its device and loader workers, and its printer."""
+    world: distributed.World
+    device: torch.device
+    workers: int
+
+    def log(self, *args, **kwargs) -> None:
+        if self.world.is_main:  # rank 0 alone prints
+            print(*args, **kwargs)
+
+
+def load_start(plan: RunPlan, params: Params, models_dir: Path) -> LearnedSoFar:
     """The previous run's checkpoint, or the pretrained network."""
-    if run.previous is None:
+    if plan.previous is None:
         classes = read_json(Path(params.data.root) / "classes.json", "class list (run the download stage)")
-        return Start(build_model(run.model, classes), classes, [], {}, {}, {})
-    path = Path(models_dir) / f"{run.previous}.pt"
+        return LearnedSoFar(build_model(plan.model, classes), classes, [], {}, {}, {})
+    path = Path(models_dir) / f"{plan.previous}.pt"
     ckpt = load_checkpoint(path)
-    check_compatible(ckpt, run.model, path)
-    return Start(model_from_checkpoint(ckpt, path), ckpt.classes, list(ckpt.learned), dict(ckpt.memory),
-                 dict(ckpt.image_size), dict(ckpt.train_time_s))
+    check_compatible(ckpt, plan.model, path)
+    return LearnedSoFar(model_from_checkpoint(ckpt, path), ckpt.classes, list(ckpt.learned), dict(ckpt.memory),
+                        dict(ckpt.image_size), dict(ckpt.train_time_s))
 
 
 def needs_strategy(learned: list[str], model: ModelParams) -> bool:
@@ -89,11 +117,10 @@ def needs_strategy(learned: list[str], model: ModelParams) -> bool:
     return bool(learned) and model.head == "shared"
 
 
-def make_optimizer(model, task: str, old_tasks: list[str], sp, weight_decay: float, total_steps: int):
-    """AdamW with warm-up and cosine decay; the head's output rows of this task and of the earlier
-    tasks get their own scaled rates (a scale of 0 freezes them)."""
-    scale = {"task_rows": sp.task_rows_lr_scale, "old_rows": sp.old_rows_lr_scale, "shared": 1.0}
-    groups = model.parameter_groups(task, old_tasks)
+def make_optimizer(model, task: str, sp, weight_decay: float, total_steps: int):
+    """AdamW with warm-up and cosine decay; this task's output rows learn at `task_rows_lr_scale` × the rate."""
+    scale = {"task_rows": sp.task_rows_lr_scale, "shared": 1.0}
+    groups = model.parameter_groups(task)
     optimizer = torch.optim.AdamW([{"params": ps, "lr": sp.lr * scale[g]} for g, ps in groups.items() if ps],
                                   weight_decay=weight_decay)
     warmup = min(50, max(1, total_steps // 10))
@@ -103,48 +130,34 @@ def make_optimizer(model, task: str, old_tasks: list[str], sp, weight_decay: flo
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine)
 
 
-def train_loader(train_set, stage: str, batch_size: int, workers: int, world: distributed.World, seed: int,
-                 generator) -> DataLoader:
+def train_loader(train_set, plan: RunPlan, proc: Process, generator) -> DataLoader:
     """Shuffled batches; under torchrun each rank gets its shard and a share of the global batch."""
-    sampler = distributed.sampler(train_set, world, seed)
-    per_rank = distributed.per_rank_batch(batch_size, world, f"{stage}.batch_size")
-    shard = len(train_set) // world.size
+    sampler = distributed.sampler(train_set, proc.world, plan.seed)
+    per_rank = distributed.per_rank_batch(plan.settings.batch_size, proc.world, f"{plan.name}.batch_size")
+    shard = len(train_set) // proc.world.size
     return DataLoader(train_set, batch_size=per_rank, shuffle=sampler is None, sampler=sampler,
                       generator=generator, collate_fn=collate, drop_last=shard > per_rank,
-                      num_workers=workers, persistent_workers=workers > 0)
+                      num_workers=proc.workers, persistent_workers=proc.workers > 0)
 
 
 @dataclass
 class History:
-    """Per-epoch loss terms and val metrics, and the stage's final val metrics. While a stage
-    cannot change the earlier tasks' outputs, only its own task is scored before the last epoch."""
-    train_rows: list[dict]
-    val_rows: list[dict]
-    final: dict | None
+    """Per-epoch loss terms and val metrics, and the run's final val metrics."""
+    train_rows: list[dict] = field(default_factory=list)
+    val_rows: list[dict] = field(default_factory=list)
+    final: dict | None = None
     peak_memory_gib: float | None = None  # set when the run was adopted: the training run's peak
 
-
-def train_epochs(stage: str, trainer, loader, optimizer, scheduler, evaluate_now, epochs: int, eval_every: int,
-                 frozen_bn: bool, world, log) -> History:
-    """The stage's epochs; val metrics every `eval_every` epochs and always after the last."""
-    history = History([], [], evaluate_now(last=True) if epochs == 0 else None)
-    step, start = 0, time.time()
-    for epoch in range(1, epochs + 1):
-        if hasattr(loader.sampler, "set_epoch"):  # DistributedSampler: a new shuffle per epoch
-            loader.sampler.set_epoch(epoch)
-        losses, step = train_one_epoch(trainer, loader, optimizer, scheduler, step, frozen_bn,
-                                       f"{stage} epoch {epoch}/{epochs}")
-        losses = distributed.mean_over_ranks(losses, world)
-        history.train_rows.append({"epoch": epoch, **{k: round(v, 5) for k, v in losses.items()}})
+    def record(self, epoch: int, losses: dict[str, float], scores: dict | None) -> str:
+        """Add an epoch (`scores`: its val metrics, None if not scored here); returns its log text."""
+        self.train_rows.append({"epoch": epoch, **{k: round(v, 5) for k, v in losses.items()}})
         line = " ".join(f"{k}={v:.4f}" for k, v in losses.items())
-        if epoch % eval_every == 0 or epoch == epochs:
-            history.final = evaluate_now(last=epoch == epochs)
-            if world.is_main:
-                history.val_rows.append({"epoch": epoch, **{f"val_{m}": round(v, 5) for scores in
-                                                            history.final.values() for m, v in scores.items()}})
-                line += " " + " ".join(f"{k}={v:.4f}" for k, v in history.val_rows[-1].items() if k != "epoch")
-        log(f"[{stage}] epoch {epoch}/{epochs} ({time.time() - start:.0f}s) {line}", flush=True)
-    return history
+        if scores is not None:
+            self.final = scores
+            self.val_rows.append({"epoch": epoch, **{f"val_{m}": round(v, 5) for task_scores in scores.values()
+                                                     for m, v in task_scores.items()}})
+            line += " " + " ".join(f"{k}={v:.4f}" for k, v in self.val_rows[-1].items() if k != "epoch")
+        return line
 
 
 def _tsv(rows: list[dict]) -> str:
@@ -156,115 +169,122 @@ def _tsv(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
-def write_outputs(run: Run, model, start: Start, history: History, params: Params, world_size: int,
-                  dirs: dict[str, Path]) -> dict:
+def write_outputs(plan: RunPlan, state: LearnedSoFar, history: History, params: Params, world_size: int,
+                  dirs: OutputDirs) -> dict:
     """Checkpoint, metrics JSON and per-epoch logs of a finished run (rank 0 only)."""
-    stage = run.name
+    stage = plan.name
     peak = history.peak_memory_gib or round(peak_memory_gib(), 2)
-    metrics = {"stage": stage, **history.final, "train_time_s": start.train_time[stage],
-               "epochs": run.settings.epochs, "peak_memory_gib": peak}
-    save_checkpoint(dirs["models"] / f"{stage}.pt", model.cpu(), stage=stage, model_params=run.model,
-                    classes=start.classes, learned=start.learned, image_size=start.image_size, memory=start.memory,
-                    params=params.model_dump(), metrics=metrics, train_time_s=start.train_time,
+    metrics = {"stage": stage, **history.final, "train_time_s": state.train_time[stage],
+               "epochs": plan.settings.epochs, "peak_memory_gib": peak}
+    save_checkpoint(dirs.models / f"{stage}.pt", state.model.cpu(), stage=stage, model_params=plan.model,
+                    classes=state.classes, learned=state.learned, image_size=state.image_size, memory=state.memory,
+                    params=params.model_dump(), metrics=metrics, train_time_s=state.train_time,
                     history={"train": history.train_rows, "val": history.val_rows}, world_size=world_size)
-    write_json(dirs["metrics"] / f"{stage}.json", metrics)
-    write_text(dirs["plots"] / stage / "train.tsv", _tsv(history.train_rows))
-    write_text(dirs["plots"] / stage / "val.tsv", _tsv(history.val_rows))
+    write_json(dirs.metrics / f"{stage}.json", metrics)
+    write_text(dirs.plots / stage / "train.tsv", _tsv(history.train_rows))
+    write_text(dirs.plots / stage / "val.tsv", _tsv(history.val_rows))
     return metrics
 
 
-def start_process(tp) -> tuple[distributed.World, torch.device, int]:
+def start_process(tp) -> Process:
     """This process's place among torchrun's, its threads and device, and its loader workers."""
     world = distributed.world_from_env()
     threads, workers = plan_cpu(tp.threads, tp.workers, world.local_size)
     configure_threads(threads)
-    return world, distributed.start(world, pick_device(tp.device)), workers
+    return Process(world, distributed.start(world, pick_device(tp.device)), workers)
 
 
-def run_stage(stage: str, build_strategy=None, params_path: str = "params.yaml", models_dir: str = "models",
-              metrics_dir: str = "metrics", plots_dir: str = "plots") -> dict:
-    """Train pipeline `stage`; `build_strategy` (params -> Strategy) protects the earlier tasks."""
-    params = load_params(params_path)
-    return train(pipeline_run(stage, params), params, build_strategy, models_dir, metrics_dir, plots_dir)
-
-
-def run_reference(task: str, params_path: str = "params.yaml", models_dir: str = "models",
-                  metrics_dir: str = "metrics", plots_dir: str = "plots") -> dict:
-    """Train `task` alone from the pretrained network: the single-task reference."""
-    params = load_params(params_path)
-    return train(reference_run(task, params), params, None, models_dir, metrics_dir, plots_dir)
-
-
-def train(run: Run, params: Params, build_strategy, models_dir, metrics_dir, plots_dir) -> dict:
-    world, device, workers = start_process(params.train)
-    log = print if world.is_main else (lambda *a, **k: None)
-    generator = seed_everything(run.seed)
-    start = load_start(run, params, models_dir)
-    reference = same_run_done(run, params, models_dir)
-    if reference is not None:
-        log(f"[{run.name}] the same run as {reference.stage} (same settings, from the pretrained network): "
-            "its weights are taken, not trained again")
-        model, history = adopt(reference, run, start)
+def run_stage(plan: RunPlan, params: Params, strategy: Strategy | None = None,
+              dirs: OutputDirs = OutputDirs()) -> dict:
+    """Train `plan` and write its checkpoint, metrics JSON and loss logs; returns the metrics. `strategy`
+    protects the earlier tasks wherever training can change their outputs (the shared head)."""
+    proc = start_process(params.train)
+    generator = seed_everything(plan.seed)
+    before = load_start(plan, params, dirs.models)
+    identical = identical_reference(plan, params, dirs.models)
+    if identical is not None:
+        proc.log(f"[{plan.name}] the same run as {identical.stage} (same settings, from the pretrained network): "
+                 "its weights are taken, not trained again")
+        after, history = adopt(identical, plan, before)
     else:
-        model, history = fit(run, params, build_strategy, start, world, device, workers, generator, log)
-    metrics = {}
-    if world.is_main:  # rank-0-only writes
-        if run.leaves_memory:
-            root, size = params.data.root, run.settings.image_size
-            start.memory[run.task] = build_task_memory(model, build_dataset(run.task, root, "train"),
-                                                       build_dataset(run.task, root, "train",
-                                                                     eval_transform(run.task, size)),
-                                                       run.task, params.memory, run.seed, device)
-        dirs = {"models": Path(models_dir), "metrics": Path(metrics_dir), "plots": Path(plots_dir)}
-        metrics = write_outputs(run, model, start, history, params, world.size, dirs)
-        summary = ", ".join(f"{t}.{m}={v:.4f}" for t in TASK_ORDER if t in history.final
-                            for m, v in history.final[t].items())
-        log(f"[{run.name}] done in {start.train_time[run.name]:.0f}s: {summary}", flush=True)
-    distributed.stop(world)
+        protects = strategy is not None and needs_strategy(before.learned, plan.model)
+        remedy = strategy if protects else Strategy()  # the no-op strategy: plain training
+        training, ctx = prepare_training(plan, params, before, remedy, proc, generator)
+        after, history, epochs = before.with_task(plan.task, plan.settings.image_size), History(), plan.settings.epochs
+        began = time.time()
+        for epoch in range(1, epochs + 1):
+            losses = distributed.mean_over_ranks(train_one_epoch(training, f"{plan.name} epoch {epoch}/{epochs}"),
+                                                 proc.world)
+            scored = epoch % plan.settings.eval_every == 0 or epoch == epochs
+            scores = score_on_val(after, plan, params, proc, every_task=epoch == epochs) if scored else None
+            line = history.record(epoch, losses, scores)
+            proc.log(f"[{plan.name}] epoch {epoch}/{epochs} ({time.time() - began:.0f}s) {line}", flush=True)
+        if epochs == 0:
+            history.final = score_on_val(after, plan, params, proc, every_task=True)
+        after = after.with_time(plan.name, round(time.time() - began, 1))
+        remedy.after_stage(after.model, ctx)
+        del training  # DDP's gradient hooks must not fire for the Fisher's backward passes below
+    metrics = finish(plan, params, after, history, proc, dirs)
+    distributed.stop(proc.world)
     return metrics
 
 
-def fit(run: Run, params: Params, build_strategy, start: Start, world, device, workers, generator, log):
-    """Train `run` from `start`; returns the model and its history (`start` gains the task)."""
-    task, sp, tp, root = run.task, run.settings, params.train, params.data.root
-    model = start.model.to(device)
-    train_set = build_training_set(task, root, train_transform(task, sp.image_size), sp.copy_paste)
-    loader = train_loader(train_set, run.name, sp.batch_size, workers, world, run.seed, generator)
-    earlier = list(start.learned)
-    model.set_trainable(task, own_only=run.model.head == "progressive" and run.previous is not None)
-    strategy = build_strategy(params.strategy) if needs_strategy(earlier, run.model) else Strategy()
-    ctx = StageContext(task=task, learned=earlier, memory=start.memory, image_size=start.image_size,
-                       device=device, seed=run.seed)
+def prepare_training(plan: RunPlan, params: Params, before: LearnedSoFar, strategy: Strategy, proc: Process,
+                     generator) -> tuple[Training, StageContext]:
+    """Data, trainable parts, strategy, teacher and optimizer of one run, in the order that fixes its
+    random draws."""
+    task, settings = plan.task, plan.settings
+    model = before.model.to(proc.device)
+    train_set = build_training_set(task, params.data.root, train_transform(task, settings.image_size),
+                                   settings.copy_paste)
+    loader = train_loader(train_set, plan, proc, generator)
+    model.set_trainable(task, own_only=plan.model.head == "progressive" and plan.previous is not None)
+    ctx = StageContext(task=task, learned=list(before.learned), memory=before.memory,
+                       image_size=before.image_size, device=proc.device, seed=plan.seed)
     strategy.before_stage(model, ctx)
-    teacher = build_teacher(task, sp.imagenet_teacher, params.model, start.classes)
-    trainer = distributed.wrap(TrainStep(model, task, strategy, device, teacher), world, device)
-    optimizer, scheduler = make_optimizer(model, task, earlier, sp, tp.weight_decay, sp.epochs * len(loader))
-    start.image_size[task] = sp.image_size
-    start.learned.append(task)
-
-    def evaluate_now(last: bool):  # rank 0 scores; the others wait for it
-        tasks = start.learned if last or needs_strategy(earlier, run.model) else [task]
-        scores = score_tasks(model, tasks, start.image_size, root, "val", device, tp.det_max_per_image) \
-            if world.is_main else None
-        distributed.barrier(world)
-        return scores
-
-    began = time.time()
-    history = train_epochs(run.name, trainer, loader, optimizer, scheduler, evaluate_now, sp.epochs, sp.eval_every,
-                           tp.freeze_bn and bool(earlier), world, log)
-    start.train_time[run.name] = round(time.time() - began, 1)
-    strategy.after_stage(model, ctx)
-    del trainer  # DDP's gradient hooks must not fire for the Fisher's backward passes below
-    return model, history
+    teacher = build_teacher(task, settings.imagenet_teacher, params.model, before.classes)
+    step = distributed.wrap(TrainStep(model, task, strategy, proc.device, teacher), proc.world, proc.device)
+    optimizer, scheduler = make_optimizer(model, task, settings, params.train.weight_decay,
+                                          settings.epochs * len(loader))
+    return Training(step, loader, optimizer, scheduler, params.train.freeze_bn and bool(before.learned)), ctx
 
 
-def same_run_done(run: Run, params: Params, models_dir):
-    """The checkpoint of `run`'s single-task reference when it is this very run: a first stage with
+def score_on_val(state: LearnedSoFar, plan: RunPlan, params: Params, proc: Process, every_task: bool):
+    """Val metrics (rank 0; the others get None and wait): every learned task after the last epoch, and
+    before it as well while training can change the earlier tasks' outputs; else this run's task."""
+    earlier = state.learned[:-1]
+    tasks = state.learned if every_task or needs_strategy(earlier, plan.model) else [plan.task]
+    scores = score_tasks(state.model, tasks, state.image_size, params.data.root, "val", proc.device,
+                         params.train.det_max_per_image) if proc.world.is_main else None
+    distributed.barrier(proc.world)
+    return scores
+
+
+def finish(plan: RunPlan, params: Params, state: LearnedSoFar, history: History, proc: Process,
+           dirs: OutputDirs) -> dict:
+    """Add the task memory for later stages (if the run leaves one), write the outputs, print a summary."""
+    if not proc.world.is_main:  # rank-0-only writes
+        return {}
+    if plan.leaves_memory:
+        root, size, task = params.data.root, plan.settings.image_size, plan.task
+        memory = build_task_memory(state.model, build_dataset(task, root, "train"),
+                                   build_dataset(task, root, "train", eval_transform(task, size)),
+                                   task, params.memory, plan.seed, proc.device)
+        state = state.with_memory(task, memory)
+    metrics = write_outputs(plan, state, history, params, proc.world.size, dirs)
+    summary = ", ".join(f"{t}.{m}={v:.4f}" for t in TASK_ORDER if t in history.final
+                        for m, v in history.final[t].items())
+    proc.log(f"[{plan.name}] done in {state.train_time[plan.name]:.0f}s: {summary}", flush=True)
+    return metrics
+
+
+def identical_reference(plan: RunPlan, params: Params, models_dir: Path):
+    """The checkpoint of `plan`'s single-task reference when it is this very run: a first stage with
     the reference's settings, model and training params. Training it again would repeat it bit for
     bit (the pipeline's dvc.yaml makes the first stage depend on that reference)."""
-    if run.previous is not None or run.name == reference_name(run.task):
+    if plan.previous is not None or plan.name == reference_name(plan.task):
         return None
-    path = Path(models_dir) / f"{reference_name(run.task)}.pt"
+    path = Path(models_dir) / f"{reference_name(plan.task)}.pt"
     if not path.is_file():
         return None
     ckpt = load_checkpoint(path)
@@ -273,27 +293,16 @@ def same_run_done(run: Run, params: Params, models_dir):
     except ValueError:
         return None
     unseeded = {"seed": 0}
-    same = (reference_run(run.task, theirs) == replace(run, name=reference_name(run.task), leaves_memory=False)
+    same = (reference_run(plan.task, theirs) == replace(plan, name=reference_name(plan.task), leaves_memory=False)
             and theirs.data.root == params.data.root
             and theirs.train.model_copy(update=unseeded) == params.train.model_copy(update=unseeded))
     return ckpt if same else None
 
 
-def adopt(reference, run: Run, start: Start):
-    """The model and history of a finished identical run (see `same_run_done`)."""
-    start.image_size[run.task] = run.settings.image_size
-    start.learned.append(run.task)
-    start.train_time[run.name] = reference.train_time_s[reference.stage]
-    history = History(reference.history["train"], reference.history["val"], {run.task: reference.metrics[run.task]},
+def adopt(reference, plan: RunPlan, before: LearnedSoFar) -> tuple[LearnedSoFar, History]:
+    """The network and history of a finished identical run (see `identical_reference`)."""
+    after = replace(before.with_task(plan.task, plan.settings.image_size),
+                    model=model_from_checkpoint(reference, reference.stage))
+    history = History(reference.history["train"], reference.history["val"], {plan.task: reference.metrics[plan.task]},
                       reference.metrics.get("peak_memory_gib"))
-    return model_from_checkpoint(reference, reference.stage), history
-
-
-def main(stage: str, build_strategy=None) -> None:
-    with user_errors(stage):
-        run_stage(stage, build_strategy)
-
-
-def main_reference(task: str) -> None:
-    with user_errors(reference_name(task)):
-        run_reference(task)
+    return after.with_time(plan.name, reference.train_time_s[reference.stage]), history

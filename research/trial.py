@@ -95,7 +95,8 @@ def run_trial(name: str, stage: str, start: str | None, fold: int | None, thread
               params_path: Path = Path("params.yaml"), trials: Path = Path("trials")) -> dict:
     """Train `stage` as trial `name`; returns the record appended to `trials/results.jsonl`."""
     from onehead.engine import score_tasks
-    from onehead.stage import run_reference, run_stage
+    from onehead.config import load_params
+    from onehead.stage import OutputDirs, pipeline_run, reference_run, run_stage
     from onehead.strategies.registry import build_strategy
     params, previous = trial_params(stage, start, threads, overrides, params_path, trials)
     data_root = Path(params["data"]["root"]).resolve()
@@ -105,9 +106,12 @@ def run_trial(name: str, stage: str, start: str | None, fold: int | None, thread
     dirs = make_trial_dir(trials / name, params, previous)
 
     began = time.time()
-    paths = (str(trials / name / "params.yaml"), str(dirs["models"]), str(dirs["metrics"]), str(dirs["plots"]))
-    metrics = (run_reference(REFERENCES[stage], *paths) if stage in REFERENCES
-               else run_stage(stage, build_strategy, *paths))
+    settings = load_params(trials / name / "params.yaml")
+    outputs = OutputDirs(dirs["models"], dirs["metrics"], dirs["plots"])
+    if stage in REFERENCES:
+        metrics = run_stage(reference_run(REFERENCES[stage], settings), settings, dirs=outputs)
+    else:
+        metrics = run_stage(pipeline_run(stage, settings), settings, build_strategy(settings.strategy), outputs)
     record = {"name": name, "stage": stage, "fold": fold, "start": start, "overrides": overrides,
               "seconds": round(time.time() - began), "metrics": metrics}
     if fold is not None:

@@ -1,6 +1,10 @@
-"""DVC stage stage2_det: train the det task, protecting the earlier ones (see onehead.stage.run_stage)."""
-from onehead.stage import main
+"""DVC stage stage2_det: train the det task, protecting the earlier ones with the configured strategy (onehead.stage.run_stage)."""
+from onehead.cli import user_errors
+from onehead.config import load_params
+from onehead.stage import pipeline_run, run_stage
 from onehead.strategies.registry import build_strategy
 
 if __name__ == "__main__":
-    main("stage2_det", build_strategy)
+    with user_errors("stage2_det"):
+        params = load_params("params.yaml")
+        run_stage(pipeline_run("stage2_det", params), params, build_strategy(params.strategy))

@@ -33,7 +33,7 @@ def save_checkpoint_of(path, data_root, learned):
     model = build_model(ARCH, classes)
     save_checkpoint(path, model, stage="stage3_cls", model_params=ARCH, classes=classes, learned=learned,
                     image_size={t: 64 for t in learned}, memory={t: TaskMemory(replay=[], fisher={}) for t in learned},
-                    params={}, metrics={}, train_time_s={}, world_size=1)
+                    params={}, metrics={}, train_time_s={}, history={"train": [], "val": []}, world_size=1)
     return path
 
 

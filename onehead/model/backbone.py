@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError, MissingWeightsError
+from ..errors import MissingWeightsError
 
 # (expand ratio, kernel, stride, out channels, repeats) of EfficientNet-Lite0.
 LITE0_STAGES = [(1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
@@ -180,7 +180,7 @@ class MobileNetV3Small(nn.Module):
         return feats
 
     def conv_head_parameters(self) -> list[nn.Parameter]:
-        """None: this backbone has no conv head (`model.conv_head_for` must be empty)."""
+        """None: this backbone has no pretrained conv head."""
         return []
 
 
@@ -192,7 +192,5 @@ def build_backbone(name: str, pretrained: bool, conv_head: bool = False) -> nn.M
             load_lite0_weights(net)
         return net
     if name == "mobilenet_v3_small":
-        if conv_head:
-            raise ConfigError("model.conv_head_for: only efficientnet_lite0 has a conv head to read; use []")
         return MobileNetV3Small(pretrained)
     raise ValueError(f"unknown backbone {name!r}")

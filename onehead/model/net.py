@@ -96,12 +96,11 @@ class OneHeadNet(nn.Module):
             for p in self.task_parameters(later):
                 p.requires_grad_(False)
 
-    def parameter_groups(self, task: str, earlier_tasks: list[str]) -> dict[str, list[nn.Parameter]]:
-        """Trainable parameters by learning-rate group: `task_rows` (this task's output rows), `old_rows`
-        (the earlier tasks' rows) and `shared` (the neck and the hidden head layers)."""
+    def parameter_groups(self, task: str) -> dict[str, list[nn.Parameter]]:
+        """Trainable parameters by learning-rate group: `task_rows` (this task's output rows) and `shared`
+        (everything else that trains: the neck, the hidden head layers, the earlier tasks' rows)."""
         group_of = {id(p): "task_rows" for p in self.task_rows(task)}
-        group_of.update({id(p): "old_rows" for t in earlier_tasks for p in self.task_rows(t)})
-        groups = {name: [] for name in ("task_rows", "old_rows", "shared")}
+        groups = {name: [] for name in ("task_rows", "shared")}
         for p in self.parameters():
             if p.requires_grad:
                 groups[group_of.get(id(p), "shared")].append(p)

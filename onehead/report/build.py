@@ -88,8 +88,7 @@ STRATEGY_NOTES = {
 def stage_summary(stage: str, sp) -> str:
     teacher = f"; distils Lite0's ImageNet classifier (weight {sp.imagenet_teacher})" if sp.imagenet_teacher else ""
     pasting = f"; objects pasted into {sp.copy_paste:.0%} of its images" if sp.copy_paste else ""
-    return (f"{stage}: lr {sp.lr}, its own output rows ×{sp.task_rows_lr_scale}, earlier tasks' rows "
-            f"×{sp.old_rows_lr_scale}; {sp.epochs} epochs at {sp.image_size} px, batch {sp.batch_size}{teacher}{pasting}")
+    return (f"{stage}: lr {sp.lr}, its own output rows ×{sp.task_rows_lr_scale}; {sp.epochs} epochs at {sp.image_size} px, batch {sp.batch_size}{teacher}{pasting}")
 
 
 def strategy_notes(params: Params) -> str:
