@@ -22,6 +22,7 @@ from .engine import score_tasks
 from .io import read_json, write_json
 from .model.net import count_parameters, split_outputs
 from .runtime import configure_threads, pick_device, plan_cpu, seed_everything
+from .summary import print_summary
 from .tasks import det, seg
 
 
@@ -118,14 +119,3 @@ def run_evaluate(params_path: str = "params.yaml", models_dir: str = "models", m
     write_json(Path(metrics_dir) / "evaluate.json", summary)
     print_summary(summary)
     return summary
-
-
-def print_summary(s: dict) -> None:
-    print(f"{'metric':<8}{'reference':>10}{'baseline':>10}{'final':>10}{'drop %':>10}  pass")
-    for m in METRICS:
-        rel = s["drop_rel_pct"][m]
-        ok = s["pass"].get(m, "")
-        print(f"{m:<8}{s['reference'][m]:>10.4f}{s['baseline'][m]:>10.4f}{s['final'][m]:>10.4f}"
-              f"{(f'{rel:.2f}' if rel is not None else 'n/a'):>10}  {ok}")
-    print(f"params {s['params']['total']:,}  latency cpu {s['latency_ms']['cpu_512']} ms  "
-          f"train {s['train_time_s']['total']} s  all pass: {s['pass']['all']}")

@@ -9,6 +9,7 @@ from ..cli import user_errors
 from ..config import Params, load_params
 from ..io import read_json, write_text
 from ..model.net import count_parameters
+from ..summary import print_summary
 from . import figures, markdown
 from .layers import layer_table
 from .qualitative import qualitative_grid
@@ -217,5 +218,8 @@ def build_report(params_path="params.yaml", metrics_dir="metrics", plots_dir="pl
 
 
 def main() -> None:
+    """The report stage: writes the report, then prints the results table and where the report is."""
     with user_errors("report"):
-        print(f"report: wrote {build_report()}")
+        out = build_report()
+        print_summary(read_json(Path("metrics") / "evaluate.json", "evaluate metrics"))
+        print(f"report: {out} (figures in plots/report/)")
