@@ -12,7 +12,7 @@ With `--fold K` it trains on fold K of the training sets (`research.folds`, made
 Each trial writes `trials/NAME/` (its params.yaml, checkpoint, metrics and loss curves) and
 appends one JSON line to `trials/results.jsonl`: name, stage, fold, start, overrides, seconds,
 the stage's metrics and, for fold trials, `val`. Two trials that differ in one setting and start
-from the same checkpoint are a clean pair; EXPERIMENTS.md's fold tables were made this way.
+from the same checkpoint are a clean pair; the fold tables of docs/experiments were made this way.
 The pipeline's outputs are left alone: nothing here is a DVC stage.
 """
 from __future__ import annotations
