@@ -3,7 +3,7 @@
 Images come out as float in [0, 1] at `size`×`size`; the network normalises them itself.
 Segmentation and detection see the whole image, squeezed to the square; classification is scored
 as ImageNet classifiers are (Lite0's own included): the shorter side resized to `size` / 0.875 and
-the central `size`×`size` kept, which keeps the object's proportions (EXPERIMENTS.md).
+the central `size`×`size` kept, which keeps the object's proportions (docs/experiments).
 """
 from __future__ import annotations
 

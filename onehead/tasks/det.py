@@ -22,14 +22,14 @@ from ..metrics import coco_map
 from ..model.net import STRIDE, split_outputs
 
 # The heatmap's Gaussian, sigma = alpha × box side / 6: TTFNet's 0.54 → 0.8, a wider peak;
-# pooled AP +12 % held out, +3 % on val over two seeds × two folds (EXPERIMENTS.md)
+# pooled AP +12 % held out, +3 % on val over two seeds × two folds (docs/experiments)
 GAUSSIAN_ALPHA = 0.8
 # The central area whose cells regress the box: TTFNet's 0.54 → 0.8, more box samples per object;
-# pooled AP +12 % held out and on val over two seeds × two folds (EXPERIMENTS.md)
+# pooled AP +12 % held out and on val over two seeds × two folds (docs/experiments)
 BOX_AREA_BETA = 0.8
 BOX_WEIGHT = 5.0       # TTFNet's weight of the GIoU term
 MAX_LOG_DISTANCE = 6.0  # e^6 strides: far beyond any image
-# Class-wise NMS after the peak search: AP@0.5 rose on all 12 detectors it was tried on (EXPERIMENTS.md)
+# Class-wise NMS after the peak search: AP@0.5 rose on all 12 detectors it was tried on (docs/experiments)
 NMS_IOU = 0.7
 
 

@@ -19,13 +19,13 @@ from ..metrics import confusion_matrix, miou_from_confusion
 from ..model.net import split_outputs
 
 
-JACCARD_WEIGHT = 1.0  # the soft-IoU term: held-out mIoU up on every fold (EXPERIMENTS.md)
-# Cross-entropy's label smoothing: pooled held-out and val mIoU both up on two folds (EXPERIMENTS.md).
+JACCARD_WEIGHT = 1.0  # the soft-IoU term: held-out mIoU up on every fold (docs/experiments)
+# Cross-entropy's label smoothing: pooled held-out and val mIoU both up on two folds (docs/experiments).
 LABEL_SMOOTHING = 0.1
 # The guided filter of decoding: window (pixels of the original image), regularisation (in squared
 # [0, 1] colour units: larger smooths across weaker edges) and the factor its statistics are computed
 # at a coarser scale by (He's fast guided filter: about 10× cheaper here, mIoU the same to a tenth).
-# Chosen on two held-out folds, val agreeing (EXPERIMENTS.md).
+# Chosen on two held-out folds, val agreeing (docs/experiments).
 GUIDE_WINDOW, GUIDE_EPS, GUIDE_SUBSAMPLE = 33, 0.0003, 4
 
 
