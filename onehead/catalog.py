@@ -7,15 +7,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-IGNORE_LABEL = 255          # VOC "void" pixels: never trained on, never scored (SPEC §1, §4)
-MAX_REPLAY_PER_TASK = 10    # SPEC §3: at most 10 replayed images per earlier task per step
+IGNORE_LABEL = 255          # VOC "void" pixels: never trained on, never scored (docs/spec.md §1, §4)
+MAX_REPLAY_PER_TASK = 10    # docs/spec.md §3: at most 10 replayed images per earlier task per step
 
 
 @dataclass(frozen=True)
 class TaskInfo:
     name: str                   # key used in metrics files and checkpoints
     title: str                  # for people
-    folder: str                 # dataset folder under the data root (SPEC §1)
+    folder: str                 # dataset folder under the data root (docs/spec.md §1)
     metrics: tuple[str, ...]    # metric keys, the primary one (gated by the 5 % criterion) first
 
     @property
@@ -59,5 +59,5 @@ def reference_name(task: str) -> str:
 
 
 def stage_of_task(task: str) -> str:
-    """The stage that learns `task` (where its baseline is read, SPEC §3)."""
+    """The stage that learns `task` (where its baseline is read, docs/spec.md §3)."""
     return next(s for s, info in STAGE_INFO.items() if info.task == task)

@@ -108,14 +108,14 @@ def eval_loader(dataset, desc: str, batch_size: int = 8):
 
 @torch.no_grad()
 def evaluate(model, task: str, dataset, device, max_det: int = 100) -> dict[str, float]:
-    """The SPEC §4 metric of `task` on `dataset` (which must use the eval transform)."""
+    """The docs/spec.md §4 metric of `task` on `dataset` (which must use the eval transform)."""
     model.eval()
     return TASKS[task].evaluate(model, eval_loader(dataset, f"eval {task}"), dataset, device, max_det=max_det)
 
 
 def score_tasks(model, tasks: list[str], image_size: dict[str, int], data_root: str | Path, split: str, device,
                 max_det: int = 100) -> dict[str, dict[str, float]]:
-    """SPEC §4 metrics of `model` on `split` for each task, each at the resolution it was trained at."""
+    """docs/spec.md §4 metrics of `model` on `split` for each task, each at the resolution it was trained at."""
     model.to(device)
     return {task: evaluate(model, task, build_dataset(task, data_root, split, eval_transform(task, image_size[task])),
                            device, max_det=max_det) for task in tasks}

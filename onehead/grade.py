@@ -1,4 +1,4 @@
-"""The evaluate command: graders' scoring of any checkpoint (SPEC §5), or the pipeline stage.
+"""The evaluate command: graders' scoring of any checkpoint (docs/spec.md §5), or the pipeline stage.
 
     python stages/evaluate.py --weights models/stage3_cls.pt --data_root data --tasks all [--split test]
     python stages/evaluate.py          # no arguments: the pipeline's evaluate stage
@@ -25,7 +25,7 @@ def evaluate_parser() -> argparse.ArgumentParser:
                     "pipeline's evaluate stage (final vs baseline, drops, params, latency).")
     parser.add_argument("--weights", help="checkpoint to score, e.g. models/stage3_cls.pt")
     parser.add_argument("--data_root", "--dataroot", dest="data_root", default=None,
-                        help="folder in the SPEC layout (default: data.root of params.yaml, else 'data')")
+                        help="folder in the layout of docs/spec.md §1 (default: data.root of params.yaml, else 'data')")
     parser.add_argument("--tasks", default="all", help="all, seg, det, cls or a comma list (default all)")
     parser.add_argument("--split", default="val", help="split folder to score, e.g. val or test (default val)")
     parser.add_argument("--out", default=None, help="JSON file to write (default eval_<split>.json)")

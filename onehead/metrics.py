@@ -1,4 +1,4 @@
-"""The SPEC §4 metrics: confusion-matrix mIoU, pycocotools COCOeval mAP, top-1 accuracy."""
+"""The docs/spec.md §4 metrics: confusion-matrix mIoU, pycocotools COCOeval mAP, top-1 accuracy."""
 from __future__ import annotations
 
 import contextlib

@@ -3,7 +3,7 @@
     python -m research.folds OUT --fold K [--folds 4] [--source data]
 
 Decisions taken on the 60 val images alone do not carry over to unseen images (issue 10), so
-settings are compared on folds of the *training* sets. OUT gets the SPEC §1 layout whose
+settings are compared on folds of the *training* sets. OUT gets the layout of docs/spec.md §1 whose
 `train` split is every training image of SOURCE with index % FOLDS ≠ K and whose `val` split is
 the held-out rest; SOURCE's own val split is left out. Indices follow the datasets' own order
 (sorted VOC ids, sorted COCO image ids, Imagenette class by class), so each Imagenette class
@@ -96,7 +96,7 @@ def main(argv=None) -> None:
     parser.add_argument("out", help="new folder for the fold")
     parser.add_argument("--fold", type=int, required=True, help="which fold is held out (0-based)")
     parser.add_argument("--folds", type=int, default=4, help="number of folds (default 4)")
-    parser.add_argument("--source", default="data", help="data folder in the SPEC layout (default: data, "
+    parser.add_argument("--source", default="data", help="data folder in the layout of docs/spec.md §1 (default: data, "
                         "the download stage's output)")
     args = parser.parse_args(argv)
     with user_errors("folds"):

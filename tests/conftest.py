@@ -1,4 +1,4 @@
-"""Shared fixtures: a small synthetic data root in the SPEC layout, a working folder whose params.yaml
+"""Shared fixtures: a small synthetic data root in the layout of docs/spec.md §1, a working folder whose params.yaml
 points at one (for the trial commands), and paths to the mirror."""
 from __future__ import annotations
 

@@ -146,7 +146,7 @@ def test_missing_folders_are_named(tmp_path, capsys):
     root = make_data_root(tmp_path / "mine")
     shutil.rmtree(root / "imagenette_160")
     code, _, err = run_manifest(capsys, root)
-    assert code == 2 and "no imagenette_160/ folder" in err and "Run on your own data" in err
+    assert code == 2 and "no imagenette_160/ folder" in err and "Your own data" in err
 
 
 def test_read_only_folder_is_a_clear_error(tmp_path, capsys, monkeypatch):

@@ -1,4 +1,4 @@
-"""SPEC §4 metrics on hand-computed cases and against pycocotools."""
+"""docs/spec.md §4 metrics on hand-computed cases and against pycocotools."""
 import contextlib
 import io
 import json

@@ -35,7 +35,7 @@ def hidden_convs(net) -> list[nn.Module]:
 
 
 def test_the_default_head_is_shared():
-    """SPEC §2: every hidden layer of the default neck and head is one dense convolution (groups = 1)
+    """docs/spec.md §2: every hidden layer of the default neck and head is one dense convolution (groups = 1)
     over its whole input, with one BatchNorm."""
     default = load_params(REPO / "params.yaml").model.model_copy(update={"pretrained": False})
     torch.manual_seed(0)

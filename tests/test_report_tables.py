@@ -63,11 +63,11 @@ def test_resource_table_shows_peak_memory_and_a_dash_when_no_stage_logged_it():
 
 def test_resource_table_says_whether_params_and_latency_meet_the_spec():
     table = resource_table(evaluate_json(total_params=5_299_309, cpu_ms=149.5))
-    assert "| 5,299,309 (within SPEC §2's < 8 M) |" in table
-    assert "| 149.5 ms (within SPEC §2's ≤ 150 ms) |" in table
+    assert "| 5,299,309 (within docs/spec.md §2's < 8 M) |" in table
+    assert "| 149.5 ms (within docs/spec.md §2's ≤ 150 ms) |" in table
     table = resource_table(evaluate_json(total_params=8_000_000, cpu_ms=163.96))
-    assert "| 163.96 ms (**over** SPEC §2's ≤ 150 ms) |" in table
-    assert "| 8,000,000 (**over** SPEC §2's < 8 M) |" in table
+    assert "| 163.96 ms (**over** docs/spec.md §2's ≤ 150 ms) |" in table
+    assert "| 8,000,000 (**over** docs/spec.md §2's < 8 M) |" in table
 
 
 def test_stage_summary_names_the_teacher_a_stage_distils():

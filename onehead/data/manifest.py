@@ -2,7 +2,7 @@
 
     python -m onehead.data.manifest DIR [--convert]
 
-DIR must hold the three datasets in the SPEC §1 layout. Their content is validated with the
+DIR must hold the three datasets in the layout of docs/spec.md §1. Their content is validated with the
 download stage's own checks (same messages), then DIR/MANIFEST.sha256 lists every file of the
 layout with its SHA-256, and the whole pipeline runs on the folder:
 
@@ -35,8 +35,8 @@ def check_folders(root: Path) -> None:
         raise DataError(f"{root}: folder not found")
     missing = [f"{folder}/" for folder in (SEG, DET, CLS) if not (root / folder).is_dir()]
     if missing:
-        raise DataError(f"{root}: no {', '.join(missing)} folder; the SPEC §1 layout is {root}/{SEG}/, "
-                        f"{root}/{DET}/ and {root}/{CLS}/ (README: 'Run on your own data')")
+        raise DataError(f"{root}: no {', '.join(missing)} folder; the layout of docs/spec.md §1 is {root}/{SEG}/, "
+                        f"{root}/{DET}/ and {root}/{CLS}/ (README: 'Your own data')")
 
 
 def layout_files(root: Path) -> list[str]:
@@ -67,11 +67,11 @@ def make_manifest(root: Path, convert: bool = False) -> Path:
     check_folders(root)
     moves = plan_moves(root)
     if moves and not convert:
-        raise DataError(f"{root}: not in the SPEC §1 layout yet; {len(moves)} file(s) need moving:\n"
+        raise DataError(f"{root}: not in the layout of docs/spec.md §1 yet; {len(moves)} file(s) need moving:\n"
                         f"{describe_moves(moves)}\nMove them yourself, or run again with --convert to make exactly "
                         "these moves (files are renamed inside the folder; none is changed or deleted).")
     if moves:
-        print(f"manifest: moving {len(moves)} file(s) into the SPEC §1 layout:\n{describe_moves(moves)}")
+        print(f"manifest: moving {len(moves)} file(s) into the layout of docs/spec.md §1:\n{describe_moves(moves)}")
         apply_moves(moves)
     validate_data_root(root)
     return write_manifest(root, layout_files(root))
@@ -92,10 +92,10 @@ def summary(root: Path, manifest: Path) -> str:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m onehead.data.manifest",
-        description="Validate a data folder in the SPEC layout and write its MANIFEST.sha256.")
+        description="Validate a data folder in the layout of docs/spec.md §1 and write its MANIFEST.sha256.")
     parser.add_argument("folder", help="folder holding mini_voc_seg/, mini_coco_det/ and imagenette_160/")
     parser.add_argument("--convert", action="store_true",
-                        help="move the files of a variant layout into the SPEC layout (printed first)")
+                        help="move the files of a variant layout into the layout of docs/spec.md §1 (printed first)")
     args = parser.parse_args(argv)
     with user_errors("manifest"):
         root = Path(args.folder).resolve()

@@ -123,7 +123,7 @@ def validate_imagenette(root: Path) -> None:
 
 
 def validate_data_root(root: str | Path, tasks: tuple[str, ...] = ("seg", "det", "cls")) -> None:
-    """Validate each task's dataset under `root` (SPEC §1 layout)."""
+    """Validate each task's dataset under `root` (docs/spec.md §1 layout)."""
     root = Path(root)
     checks = {"seg": validate_voc, "det": validate_coco, "cls": validate_imagenette}
     for task in tasks:

@@ -1,4 +1,4 @@
-"""Two common ways of holding the datasets other than the SPEC §1 layout, and the moves that fix them.
+"""Two common ways of holding the datasets other than the layout of docs/spec.md §1, and the moves that fix them.
 
 - COCO images directly in `mini_coco_det/{train,val}/` instead of `{train,val}/images/`;
 - VOC as its devkit keeps it: one `mini_voc_seg/JPEGImages/` and one `SegmentationClass/`,
@@ -66,7 +66,7 @@ def voc_moves(root: Path) -> list[Move]:
     if not (seg / "JPEGImages").is_dir():
         return []
     if all((seg / split / "JPEGImages").is_dir() for split in SPLITS) and not (seg / "ImageSets").is_dir():
-        return []  # the SPEC layout, with a stray folder beside it
+        return []  # the layout of docs/spec.md §1, with a stray folder beside it
     moves = []
     for split, ids in split_lists(seg).items():
         for image_id in ids:
@@ -82,7 +82,7 @@ def voc_moves(root: Path) -> list[Move]:
 
 
 def plan_moves(root: Path) -> list[Move]:
-    """Every move that brings `root` to the SPEC layout (empty when it is there already)."""
+    """Every move that brings `root` to the layout of docs/spec.md §1 (empty when it is there already)."""
     return coco_moves(root) + voc_moves(root)
 
 

@@ -46,12 +46,12 @@ def stage_table(stage_metrics: dict) -> str:
     return markdown.table(columns, rows)
 
 
-SPEC_MAX_PARAMS = 8_000_000      # SPEC §2: total parameters < 8 M
-SPEC_MAX_LATENCY_MS = 150         # SPEC §2: inference ≤ 150 ms per 512 × 512 image
+SPEC_MAX_PARAMS = 8_000_000      # docs/spec.md §2: total parameters < 8 M
+SPEC_MAX_LATENCY_MS = 150         # docs/spec.md §2: inference ≤ 150 ms per 512 × 512 image
 
 
 def against_spec(within: bool, limit: str) -> str:
-    return f"within SPEC §2's {limit}" if within else f"**over** SPEC §2's {limit}"
+    return f"within docs/spec.md §2's {limit}" if within else f"**over** docs/spec.md §2's {limit}"
 
 
 def resource_table(ev: dict) -> str:
@@ -71,6 +71,7 @@ def resource_table(ev: dict) -> str:
         ["training time of the three single-task references", f"{t['references']} s"]])
 
 
+WHY_DEFAULTS = "docs/experiments/2026-12-07-shared-head.md"
 STRATEGY_NOTES = {
     "naive": "**naive** — plain fine-tuning, the reference for how much is forgotten.",
     "replay": "**replay** — experience replay (Rolnick et al., 2019, *Experience Replay for Continual "
@@ -102,6 +103,9 @@ def strategy_notes(params: Params) -> str:
     if params.strategy.lwf_replay_weight and "replay" in names and names & {"lwf", "kd"}:
         notes.append("LwF/KD also act on the replayed images (weight "
                      f"{params.strategy.lwf_replay_weight}), as in Dark Experience Replay (Buzzega et al., 2020).")
+    notes.append(f"Why the default remedy is LwF (naive fine-tuning of the shared layers loses most of segmentation; "
+                 f"LwF keeps it), measured: [{WHY_DEFAULTS}]({WHY_DEFAULTS}); every strategy side by side: "
+                 "[comparison.md](comparison.md).")
     return "\n".join(f"- {n}" for n in notes)
 
 
@@ -161,7 +165,7 @@ Configured strategy (`strategy.names`, in stages 2 and 3): **{" + ".join(params.
 def results_section(ev: dict, stage_metrics: dict, forget_png) -> str:
     all_ge = all(ev["final"][m] >= ev["baseline"][m] for m in METRICS)
     return f"""## Results (val split)
-Baselines are read at the end of each task's own stage (SPEC §3). **Top-1's baseline is taken after
+Baselines are read at the end of each task's own stage (docs/spec.md §3). **Top-1's baseline is taken after
 stage 3, so its drop is 0 by construction** and says nothing about forgetting. Imagenette images come
 from ImageNet's training set, which the pretrained backbone has seen.
 

@@ -44,9 +44,11 @@ def show_segmentation(ax, image, mask: np.ndarray, names: list[str], title: str)
     ax.axis("off")
 
 
-def show_boxes(ax, image, boxes, labels, names: list[str], scores=None, colour="lime", title: str = "") -> None:
+def show_boxes(ax, image, boxes: dict, names: list[str], colour: str = "lime", title: str = "") -> None:
+    """`boxes`: `boxes` (x0, y0, x1, y1), `labels` and optionally `scores`, one row per box."""
     ax.imshow(to_numpy_image(image))
-    for i, (x0, y0, x1, y1) in enumerate(np.asarray(boxes, dtype=float).reshape(-1, 4)):
+    labels, scores = boxes["labels"], boxes.get("scores")
+    for i, (x0, y0, x1, y1) in enumerate(np.asarray(boxes["boxes"], dtype=float).reshape(-1, 4)):
         ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color=colour, lw=1.5))
         text = names[int(labels[i])] + (f" {float(scores[i]):.2f}" if scores is not None else "")
         ax.text(x0, y0, text, fontsize=6, color="black", backgroundcolor=colour, va="bottom")
@@ -61,7 +63,7 @@ def top3_text(top3, names: list[str]) -> str:
 def show_predicted_boxes(ax, image, dets: dict, names: list[str], score: float, title: str) -> None:
     """The detections scoring at least `score`, with class and score."""
     keep = dets["scores"] >= score
-    show_boxes(ax, image, dets["boxes"][keep], dets["labels"][keep], names, dets["scores"][keep], title=title)
+    show_boxes(ax, image, {k: dets[k][keep] for k in ("boxes", "labels", "scores")}, names, title=title)
 
 
 def show_top3(ax, image, top3, names: list[str], title: str, fontsize: int = 9) -> None:

@@ -35,8 +35,7 @@ def qualitative_grid(model, ckpt, data_root, n: int, out: Path) -> Path:
         if r < len(picks["det"]):
             image, target = det_set.raw(picks["det"][r])
             pred = predict_image(model, ckpt, image)
-            show_boxes(axes[r, 2], image, target["boxes"], target["labels"], classes["det"], colour="orange",
-                       title="boxes truth")
+            show_boxes(axes[r, 2], image, target, classes["det"], colour="orange", title="boxes truth")
             show_predicted_boxes(axes[r, 3], image, pred["dets"], classes["det"], SCORE,
                                  f"boxes predicted (score ≥ {SCORE})")
         if r < len(picks["cls"]):
