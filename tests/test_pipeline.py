@@ -33,15 +33,19 @@ def set_param(workdir, section, key, value):
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-    """A copy of the working tree with the tiny profile applied and `dvc repro` run once."""
+def tiny_pipeline(dest: Path) -> Path:
+    """A copy of the working tree in `dest` with the tiny profile applied and `dvc repro` run once."""
     mirror = require_mirror()
-    dest = copy_working_tree(tmp_path_factory.mktemp("repo"))
+    copy_working_tree(dest)
     run([sys.executable, "-m", "onehead.config", "profiles/tiny.yaml"], dest)
     set_param(dest, "data", "mirror", str(mirror))
     run(["dvc", "repro"], dest)
     return dest
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    return tiny_pipeline(tmp_path_factory.mktemp("repo"))
 
 
 def read(workdir, rel):
