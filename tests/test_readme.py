@@ -27,7 +27,9 @@ def readme_commands(section: str) -> list[str]:
 
 
 def shell(command: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "PYTHONPATH": str(cwd)}
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "PYTHONPATH": str(cwd),
+           **{f"GIT_{who}_{what}": value for who in ("AUTHOR", "COMMITTER")
+              for what, value in (("NAME", "readme test"), ("EMAIL", "test@localhost"))}}
     proc = subprocess.run(["bash", "-c", command], cwd=cwd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise AssertionError(f"README command failed: {command}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
