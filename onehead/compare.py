@@ -71,22 +71,38 @@ def setting_of(baseline: str, params: dict) -> str:
     return baseline + json.dumps({**params, "train": train}, sort_keys=True)
 
 
-def collect(exp_json) -> list[dict]:
+def collect(exp_json, code: str | None = None) -> list[dict]:
+    """Every finished run in `exp_json`; `code` names the code of all of them when they come from
+    several commits of the same code (else each run's own baseline commit does)."""
     found: list[dict] = []
     for entry in exp_json if isinstance(exp_json, list) else [exp_json]:
-        _runs(entry, found, str(entry.get("rev", "?")) if isinstance(entry, dict) else "?")
+        baseline = code or (str(entry.get("rev", "?")) if isinstance(entry, dict) else "?")
+        _runs(entry, found, baseline)
     unique = {}
-    for run in found:  # the same run can appear under several keys
-        unique.setdefault((run["name"], run["rev"]), run)
+    for run in found:  # the same run can appear under several keys, or as two commits of the same code
+        same = json.dumps([run["setting"], run["seed"], run["metrics"]], sort_keys=True) if code else None
+        unique.setdefault(same or (run["name"], run["rev"]), run)
     return list(unique.values())
 
 
-def only_baseline(exp_json: list, sha: str) -> list:
-    """The entries of `dvc exp show --json --all-commits` of one baseline commit."""
-    kept = [entry for entry in exp_json if isinstance(entry, dict) and entry.get("rev") == sha]
-    if not kept:
-        raise SystemExit(f"compare: no experiments based on commit {sha[:7]}")
+def only_baseline(exp_json: list, shas: list[str]) -> list:
+    """The entries of `dvc exp show --json --all-commits` of the baseline commits `shas`."""
+    kept = [entry for entry in exp_json if isinstance(entry, dict) and entry.get("rev") in shas]
+    missing = sorted(set(shas) - {entry.get("rev") for entry in kept})
+    if missing:
+        raise SystemExit(f"compare: no experiments based on commit {', '.join(s[:7] for s in missing)}")
     return kept
+
+
+def same_code(shas: list[str]) -> None:
+    """Stop unless the commits have the same pipeline, params and code (they may differ in docs)."""
+    for sha in shas[1:]:
+        changed = subprocess.run(["git", "diff", "--name-only", shas[0], sha, "--", "dvc.yaml", "dvc.lock",
+                                  "params.yaml", "onehead", "stages"], capture_output=True, text=True,
+                                 check=True).stdout.split()
+        if changed:
+            raise SystemExit(f"compare: commits {shas[0][:7]} and {sha[:7]} differ in {', '.join(changed)}; "
+                             "compare runs of one code only")
 
 
 def table(runs: list[dict]) -> str:
@@ -167,18 +183,23 @@ def main(argv=None) -> None:
     parser.add_argument("--json", help="a saved `dvc exp show --json` output (default: run it)")
     parser.add_argument("--out", default="comparison.md")
     parser.add_argument("--chart", default="plots/comparison.png")
-    parser.add_argument("--baseline", help="only this commit and the experiments based on it (e.g. HEAD)")
+    parser.add_argument("--baseline", nargs="+", metavar="REV",
+                        help="only these commits and the experiments based on them (e.g. HEAD); several "
+                             "commits must have the same code (e.g. a commit and its docs-only successor)")
     args = parser.parse_args(argv)
     if args.json:
         exp_json = json.loads(Path(args.json).read_text())
     else:
         exp_json = json.loads(subprocess.run(["dvc", "exp", "show", "--json", "--all-commits"], capture_output=True, text=True,
                                              check=True).stdout)
+    code = None
     if args.baseline:
-        sha = subprocess.run(["git", "rev-parse", args.baseline], capture_output=True, text=True,
-                             check=True).stdout.strip()
-        exp_json = only_baseline(exp_json, sha)
-    runs = collect(exp_json)
+        shas = subprocess.run(["git", "rev-parse", *args.baseline], capture_output=True, text=True,
+                              check=True).stdout.split()
+        same_code(shas)
+        exp_json = only_baseline(exp_json, shas)
+        code = shas[0] if len(shas) > 1 else None
+    runs = collect(exp_json, code)
     if not runs:
         raise SystemExit("compare: no experiment with metrics/evaluate.json found (run `dvc exp run` first)")
     chart = bar_chart(runs, Path(args.chart))

@@ -51,10 +51,23 @@ def test_table_and_chart(tmp_path):
 
 
 def test_only_baseline_keeps_one_commits_runs():
-    names = {r["name"] for r in collect(only_baseline(EXP_JSON, "abc1234"))}
+    names = {r["name"] for r in collect(only_baseline(EXP_JSON, ["abc1234"]))}
     assert names == {"main", "exp-naive", "exp-ewc"}
     with pytest.raises(SystemExit, match="no experiments based on commit fff0000"):
-        only_baseline(EXP_JSON, "fff0000")
+        only_baseline(EXP_JSON, ["abc1234", "fff0000"])
+
+
+def test_two_commits_of_one_code_are_one_baseline():
+    """A commit and its docs-only successor: their own (identical) runs are one row, and seeds run on
+    either commit pool into one setting."""
+    twin = [{**_run("abc1234", "main", ["replay"], 1.0, seed=0), "experiments": [
+                {"revs": [_run("1111111", "seed1", ["replay"], 3.0, seed=1)], "name": "seed1"}]},
+            {**_run("bcd2345", "docs", ["replay"], 1.0, seed=0), "experiments": [
+                {"revs": [_run("2222222", "seed2", ["replay"], 8.0, seed=2)], "name": "seed2"}]}]
+    runs = collect(only_baseline(twin, ["abc1234", "bcd2345"]), code="abc1234")
+    assert sorted(r["name"] for r in runs) == ["main", "seed1", "seed2"]
+    assert "| 0, 1, 2 |" in seed_summary(runs)
+    assert len(collect(twin)) == 4  # without a common code every commit is its own baseline
 
 
 SEEDS_JSON = [
@@ -89,3 +102,27 @@ def test_a_run_of_the_progressive_head_ran_no_strategy():
     assert runs[0]["strategy"] == "replay+lwf"  # params without the model section: the listed strategies
     row = next(line for line in table(runs).splitlines() if "| main |" in line)
     assert "| ? | replay+lwf |" in row
+
+
+def test_commits_of_different_code_are_refused(tmp_path, monkeypatch):
+    import subprocess
+
+    from onehead.compare import same_code
+
+    def commit(path, text):
+        (tmp_path / path).parent.mkdir(exist_ok=True)
+        (tmp_path / path).write_text(text)
+        subprocess.run(["git", "add", "-A"], cwd=tmp_path, check=True)
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", path],
+                       cwd=tmp_path, check=True)
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    monkeypatch.chdir(tmp_path)
+    first = commit("onehead/model.py", "a = 1\n")
+    docs = commit("docs/notes.md", "more words\n")
+    same_code([first, docs])  # a docs-only change keeps the code
+    code = commit("onehead/model.py", "a = 2\n")
+    with pytest.raises(SystemExit, match="differ in onehead/model.py"):
+        same_code([first, docs, code])
