@@ -108,14 +108,25 @@ def same_code(shas: list[str]) -> None:
 def table(runs: list[dict]) -> str:
     columns = (["experiment", "head", "strategy", "seed"]
                + [METRIC_LABEL[k] for k in METRICS]
-               + [f"drop {METRIC_LABEL[k]} %" for k in FORGETTABLE] + ["pass all"])
+               + [f"drop {METRIC_LABEL[k]} %" for k in FORGETTABLE] + ["pass all", "lowest final / reference"])
     rows = []
     for r in sorted(runs, key=lambda r: (r["strategy"], str(r["seed"]))):
         m = r["metrics"]
         f, d = m["final"], m["drop_rel_pct"]
         rows.append([r["name"], r["head"], r["strategy"], r["seed"], *(f"{f[k]:.4f}" for k in METRICS),
-                     *("n/a" if d[k] is None else f"{d[k]:.2f}" for k in FORGETTABLE), m["pass"]["all"]])
+                     *("n/a" if d[k] is None else f"{d[k]:.2f}" for k in FORGETTABLE), m["pass"]["all"],
+                     lowest_over_reference(m)])
     return markdown.table(columns, rows)
+
+
+def lowest_over_reference(metrics: dict) -> str:
+    """The final furthest below its single-task reference, e.g. "0.08 (AP@0.5 (det))": a run can pass
+    the drop criterion by never learning a task, and this column shows it."""
+    ratios = {k: v for k, v in (metrics.get("final_over_reference") or {}).items() if v is not None}
+    if not ratios:
+        return "n/a"
+    key = min(ratios, key=ratios.get)
+    return f"{ratios[key]:.2f} ({METRIC_LABEL[key]})"
 
 
 def _mean_sd(values: list) -> str:

@@ -9,6 +9,7 @@ from onehead.compare import bar_chart, collect, head_of, only_baseline, seed_sum
 def _evaluate(miou_drop, miou=0.5):
     keys = ("miou", "map", "map50", "top1")
     return {"final": {k: miou if k == "miou" else 0.5 for k in keys}, "baseline": {k: 0.5 for k in keys},
+            "final_over_reference": {"miou": miou / 0.6, "map": 0.9, "map50": 1.1, "top1": None},
             "drop_rel_pct": {"miou": miou_drop, "map": 1.0, "map50": None, "top1": 0.0},
             "drop_abs": {k: 0.0 for k in keys}, "pass": {"miou": miou_drop <= 5, "map": True, "top1": True,
                                                          "all": miou_drop <= 5}}
@@ -41,8 +42,9 @@ def test_table_and_chart(tmp_path):
     runs = collect(EXP_JSON)
     md = table(runs)
     naive_row = next(line for line in md.splitlines() if "exp-naive" in line)
-    assert "| 30.00 |" in naive_row and naive_row.rstrip().endswith("False |")
+    assert "| 30.00 |" in naive_row and "| False |" in naive_row
     assert "n/a" in naive_row  # a None drop (zero baseline) is shown, not hidden
+    assert naive_row.rstrip().endswith("| 0.83 (mIoU (seg)) |")  # 0.5 / 0.6 is the lowest ratio
     header, separator = md.splitlines()[:2]
     assert "| drop mIoU (seg) % |" in header and "drop Top-1" not in header  # cls is learnt last
     assert header.count("|") == separator.count("|") == naive_row.count("|")
