@@ -16,6 +16,8 @@ import statistics
 import subprocess
 from pathlib import Path
 
+import yaml
+
 from .catalog import METRIC_LABEL, METRICS, STAGE_INFO, STAGE_ORDER, task_of_metric
 from .report import markdown
 
@@ -79,8 +81,11 @@ def collect(exp_json, code: str | None = None) -> list[dict]:
         baseline = code or (str(entry.get("rev", "?")) if isinstance(entry, dict) else "?")
         _runs(entry, found, baseline)
     unique = {}
-    for run in found:  # the same run can appear under several keys, or as two commits of the same code
-        same = json.dumps([run["setting"], run["seed"], run["metrics"]], sort_keys=True) if code else None
+    # the same run can appear under several keys, or as two commits of the same code with the same
+    # scores (a re-run that differs only in its times)
+    for run in found:
+        scores = {k: run["metrics"].get(k) for k in ("final", "baseline", "drop_rel_pct")}
+        same = json.dumps([run["setting"], run["seed"], scores], sort_keys=True) if code else None
         unique.setdefault(same or (run["name"], run["rev"]), run)
     return list(unique.values())
 
@@ -94,15 +99,28 @@ def only_baseline(exp_json: list, shas: list[str]) -> list:
     return kept
 
 
+def pipeline_inputs(sha: str) -> dict:
+    """Every stage's command, params and dependencies (with their hashes) in `dvc.lock` at commit `sha`,
+    leaving out what the pipeline makes itself: its outputs and the stages' outputs used as inputs."""
+    lock = yaml.safe_load(subprocess.run(["git", "show", f"{sha}:dvc.lock"], capture_output=True, text=True,
+                                         check=True).stdout) or {}
+    stages = lock.get("stages") or {}
+    made = {out["path"] for stage in stages.values() for out in stage.get("outs") or []}
+    return {name: {"cmd": stage.get("cmd"), "params": stage.get("params"),
+                   "deps": [dep for dep in stage.get("deps") or [] if dep["path"] not in made]}
+            for name, stage in stages.items()}
+
+
 def same_code(shas: list[str]) -> None:
-    """Stop unless the commits have the same pipeline, params and code (they may differ in docs)."""
+    """Stop unless the commits ran the same pipeline: same commands, dependencies and params in dvc.lock
+    (they may differ in docs, tools like this one, or re-recorded outputs)."""
+    first = pipeline_inputs(shas[0])
     for sha in shas[1:]:
-        changed = subprocess.run(["git", "diff", "--name-only", shas[0], sha, "--", "dvc.yaml", "dvc.lock",
-                                  "params.yaml", "onehead", "stages"], capture_output=True, text=True,
-                                 check=True).stdout.split()
+        theirs = pipeline_inputs(sha)
+        changed = sorted(name for name in first.keys() | theirs.keys() if first.get(name) != theirs.get(name))
         if changed:
-            raise SystemExit(f"compare: commits {shas[0][:7]} and {sha[:7]} differ in {', '.join(changed)}; "
-                             "compare runs of one code only")
+            raise SystemExit(f"compare: commits {shas[0][:7]} and {sha[:7]} differ in stages {', '.join(changed)}; "
+                             "compare runs of one pipeline only")
 
 
 def table(runs: list[dict]) -> str:

@@ -59,12 +59,19 @@ def test_only_baseline_keeps_one_commits_runs():
         only_baseline(EXP_JSON, ["abc1234", "fff0000"])
 
 
+def _retimed(run):
+    """The same run measured again: other times, the same scores."""
+    metrics = run["data"]["metrics"]["metrics/evaluate.json"]["data"]
+    metrics["train_time_s"] = {"total": 999.0}
+    return run
+
+
 def test_two_commits_of_one_code_are_one_baseline():
-    """A commit and its docs-only successor: their own (identical) runs are one row, and seeds run on
-    either commit pool into one setting."""
+    """A commit and its successor of the same code: their own runs (same scores, other times) are one
+    row, and seeds run on either commit pool into one setting."""
     twin = [{**_run("abc1234", "main", ["replay"], 1.0, seed=0), "experiments": [
                 {"revs": [_run("1111111", "seed1", ["replay"], 3.0, seed=1)], "name": "seed1"}]},
-            {**_run("bcd2345", "docs", ["replay"], 1.0, seed=0), "experiments": [
+            {**_retimed(_run("bcd2345", "docs", ["replay"], 1.0, seed=0)), "experiments": [
                 {"revs": [_run("2222222", "seed2", ["replay"], 8.0, seed=2)], "name": "seed2"}]}]
     runs = collect(only_baseline(twin, ["abc1234", "bcd2345"]), code="abc1234")
     assert sorted(r["name"] for r in runs) == ["main", "seed1", "seed2"]
@@ -120,11 +127,17 @@ def test_commits_of_different_code_are_refused(tmp_path, monkeypatch):
         return subprocess.run(["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True,
                               check=True).stdout.strip()
 
+    def lock(model_md5, report_md5):
+        return (f"schema: '2.0'\nstages:\n  train:\n    cmd: python train.py\n    deps:\n    - path: model.py\n"
+                f"      md5: {model_md5}\n    outs:\n    - path: model.pt\n      md5: {report_md5}\n"
+                f"  report:\n    cmd: python report.py\n    deps:\n    - path: model.pt\n      md5: {report_md5}\n")
+
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
     monkeypatch.chdir(tmp_path)
-    first = commit("onehead/model.py", "a = 1\n")
+    first = commit("dvc.lock", lock("aaa", "111"))
     docs = commit("docs/notes.md", "more words\n")
-    same_code([first, docs])  # a docs-only change keeps the code
-    code = commit("onehead/model.py", "a = 2\n")
-    with pytest.raises(SystemExit, match="differ in onehead/model.py"):
+    rerun = commit("dvc.lock", lock("aaa", "222"))  # the same pipeline, its outputs recorded again
+    same_code([first, docs, rerun])
+    code = commit("dvc.lock", lock("bbb", "222"))
+    with pytest.raises(SystemExit, match="differ in stages train"):
         same_code([first, docs, code])
