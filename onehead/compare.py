@@ -102,8 +102,11 @@ def only_baseline(exp_json: list, shas: list[str]) -> list:
 def pipeline_inputs(sha: str) -> dict:
     """Every stage's command, params and dependencies (with their hashes) in `dvc.lock` at commit `sha`,
     leaving out what the pipeline makes itself: its outputs and the stages' outputs used as inputs."""
-    lock = yaml.safe_load(subprocess.run(["git", "show", f"{sha}:dvc.lock"], capture_output=True, text=True,
-                                         check=True).stdout) or {}
+    shown = subprocess.run(["git", "show", f"{sha}:dvc.lock"], capture_output=True, text=True)
+    if shown.returncode != 0:
+        raise SystemExit(f"compare: commit {sha[:7]} has no dvc.lock, so its pipeline cannot be compared "
+                         "with another commit's (commit dvc.lock after `dvc repro`)")
+    lock = yaml.safe_load(shown.stdout) or {}
     stages = lock.get("stages") or {}
     made = {out["path"] for stage in stages.values() for out in stage.get("outs") or []}
     return {name: {"cmd": stage.get("cmd"), "params": stage.get("params"),
@@ -111,7 +114,7 @@ def pipeline_inputs(sha: str) -> dict:
             for name, stage in stages.items()}
 
 
-def same_code(shas: list[str]) -> None:
+def same_pipeline(shas: list[str]) -> None:
     """Stop unless the commits ran the same pipeline: same commands, dependencies and params in dvc.lock
     (they may differ in docs, tools like this one, or re-recorded outputs)."""
     first = pipeline_inputs(shas[0])
@@ -214,7 +217,7 @@ def main(argv=None) -> None:
     parser.add_argument("--chart", default="plots/comparison.png")
     parser.add_argument("--baseline", nargs="+", metavar="REV",
                         help="only these commits and the experiments based on them (e.g. HEAD); several "
-                             "commits must have the same code (e.g. a commit and its docs-only successor)")
+                             "commits must have run the same pipeline (same commands, code and params in dvc.lock)")
     args = parser.parse_args(argv)
     if args.json:
         exp_json = json.loads(Path(args.json).read_text())
@@ -225,9 +228,10 @@ def main(argv=None) -> None:
     if args.baseline:
         shas = subprocess.run(["git", "rev-parse", *args.baseline], capture_output=True, text=True,
                               check=True).stdout.split()
-        same_code(shas)
+        if len(shas) > 1:
+            same_pipeline(shas)
+            code = shas[0]
         exp_json = only_baseline(exp_json, shas)
-        code = shas[0] if len(shas) > 1 else None
     runs = collect(exp_json, code)
     if not runs:
         raise SystemExit("compare: no experiment with metrics/evaluate.json found (run `dvc exp run` first)")

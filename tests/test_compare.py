@@ -3,7 +3,9 @@ import json
 
 import pytest
 
-from onehead.compare import bar_chart, collect, head_of, only_baseline, seed_summary, strategy_of, table
+from onehead.compare import (bar_chart, collect, head_of, only_baseline, same_pipeline, seed_summary,
+                             strategy_of, table)
+from test_pipeline import run
 
 
 def _evaluate(miou_drop, miou=0.5):
@@ -114,30 +116,27 @@ def test_a_run_of_the_progressive_head_ran_no_strategy():
 
 
 def test_commits_of_different_code_are_refused(tmp_path, monkeypatch):
-    import subprocess
-
-    from onehead.compare import same_code
-
     def commit(path, text):
         (tmp_path / path).parent.mkdir(exist_ok=True)
         (tmp_path / path).write_text(text)
-        subprocess.run(["git", "add", "-A"], cwd=tmp_path, check=True)
-        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", path],
-                       cwd=tmp_path, check=True)
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True,
-                              check=True).stdout.strip()
+        run(["git", "add", "-A"], tmp_path)
+        run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", path], tmp_path)
+        return run(["git", "rev-parse", "HEAD"], tmp_path).stdout.strip()
 
     def lock(model_md5, report_md5):
         return (f"schema: '2.0'\nstages:\n  train:\n    cmd: python train.py\n    deps:\n    - path: model.py\n"
                 f"      md5: {model_md5}\n    outs:\n    - path: model.pt\n      md5: {report_md5}\n"
                 f"  report:\n    cmd: python report.py\n    deps:\n    - path: model.pt\n      md5: {report_md5}\n")
 
-    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    run(["git", "init", "-q"], tmp_path)
     monkeypatch.chdir(tmp_path)
+    unlocked = commit("README.md", "no pipeline run yet\n")
     first = commit("dvc.lock", lock("aaa", "111"))
     docs = commit("docs/notes.md", "more words\n")
     rerun = commit("dvc.lock", lock("aaa", "222"))  # the same pipeline, its outputs recorded again
-    same_code([first, docs, rerun])
+    same_pipeline([first, docs, rerun])
     code = commit("dvc.lock", lock("bbb", "222"))
     with pytest.raises(SystemExit, match="differ in stages train"):
-        same_code([first, docs, code])
+        same_pipeline([first, docs, code])
+    with pytest.raises(SystemExit, match=f"commit {unlocked[:7]} has no dvc.lock"):
+        same_pipeline([unlocked, first])
