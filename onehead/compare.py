@@ -23,6 +23,11 @@ from .report import markdown
 
 # the last stage's task has its baseline read after that stage: its drop is 0 by construction
 FORGETTABLE = tuple(m for m in METRICS if task_of_metric(m) != STAGE_INFO[STAGE_ORDER[-1]].task)
+# the params.yaml `strategy` keys each strategy reads (onehead/strategies/registry.py)
+STRATEGY_KEYS = {"naive": (), "ewc": ("ewc_lambda", "ewc_decay"),
+                 "lwf": ("lwf_weight", "lwf_temperature", "lwf_replay_weight"),
+                 "replay": ("replay_per_step", "replay_weight"),
+                 "kd": ("kd_weight", "kd_feature_weight", "kd_temperature", "lwf_replay_weight")}
 
 
 def _runs(node, found: list, baseline: str) -> None:
@@ -46,7 +51,8 @@ def _runs(node, found: list, baseline: str) -> None:
             rev = str(node.get("rev", "?"))
             name = node.get("name") or data.get("name") or (rev if rev == "workspace" else rev[:7])
             found.append({"name": name, "rev": str(data.get("rev", node.get("rev", ""))),
-                          "strategy": strategy_of(params), "head": head_of(params),
+                          "strategy": strategy_of(params), "settings": strategy_settings(params),
+                          "head": head_of(params),
                           "seed": params.get("train", {}).get("seed"), "baseline": baseline,
                           "setting": setting_of(baseline, params), "metrics": metrics})
     for value in node.values():
@@ -64,6 +70,16 @@ def strategy_of(params: dict) -> str:
     if head_of(params) == "progressive":
         return "none (isolation)"
     return "+".join(params.get("strategy", {}).get("names", ["?"]))
+
+
+def strategy_settings(params: dict) -> str:
+    """The strategy keys the run's strategies read, e.g. "ewc_lambda 1, ewc_decay 1"; two runs of one
+    strategy differ here."""
+    if head_of(params) == "progressive":
+        return ""
+    section = params.get("strategy") or {}
+    keys = dict.fromkeys(k for name in section.get("names", []) for k in STRATEGY_KEYS.get(name, ()))
+    return ", ".join(f"{k} {section[k]:g}" for k in keys if isinstance(section.get(k), (int, float)))
 
 
 def setting_of(baseline: str, params: dict) -> str:
@@ -127,14 +143,15 @@ def same_pipeline(shas: list[str]) -> None:
 
 
 def table(runs: list[dict]) -> str:
-    columns = (["experiment", "head", "strategy", "seed"]
+    columns = (["experiment", "head", "strategy", "strategy settings", "seed"]
                + [METRIC_LABEL[k] for k in METRICS]
                + [f"drop {METRIC_LABEL[k]} %" for k in FORGETTABLE] + ["pass all", "lowest final / reference"])
     rows = []
-    for r in sorted(runs, key=lambda r: (r["strategy"], str(r["seed"]))):
+    for r in sorted(runs, key=lambda r: (r["strategy"], r["settings"], str(r["seed"]))):
         m = r["metrics"]
         f, d = m["final"], m["drop_rel_pct"]
-        rows.append([r["name"], r["head"], r["strategy"], r["seed"], *(f"{f[k]:.4f}" for k in METRICS),
+        rows.append([r["name"], r["head"], r["strategy"], r["settings"], r["seed"],
+                     *(f"{f[k]:.4f}" for k in METRICS),
                      *("n/a" if d[k] is None else f"{d[k]:.2f}" for k in FORGETTABLE), m["pass"]["all"],
                      lowest_over_reference(m)])
     return markdown.table(columns, rows)
@@ -178,7 +195,9 @@ def seed_summary(runs: list[dict]) -> str:
                  + [_mean_sd([m["drop_rel_pct"][k] for m in metrics]) for k in FORGETTABLE]
                  + [_mean_sd([m.get("final_over_reference", {}).get(k) for m in metrics]) for k in METRICS])
         passed = sum(bool(m["pass"]["all"]) for m in metrics)
-        label = f"{group[0]['strategy']} @ {group[0]['baseline'][:7]} ({', '.join(str(r['name']) for r in group)})"
+        first = group[0]
+        strategy = f"{first['strategy']} ({first['settings']})" if first["settings"] else first["strategy"]
+        label = f"{strategy} @ {first['baseline'][:7]} ({', '.join(str(r['name']) for r in group)})"
         rows.append([label, ", ".join(str(s) for s in by_seed), *cells, f"{passed}/{len(group)}"])
     return markdown.table(columns, rows) if rows else ""
 
@@ -210,6 +229,18 @@ def bar_chart(runs: list[dict], out: Path) -> Path:
     return out
 
 
+def dvc_experiments() -> list:
+    """`dvc exp show --json --all-commits`: every commit and the experiments based on it."""
+    try:
+        shown = subprocess.run(["dvc", "exp", "show", "--json", "--all-commits"], capture_output=True, text=True)
+    except FileNotFoundError:
+        raise SystemExit("compare: `dvc` is not on PATH (activate the environment it was installed in, "
+                         "or pass a saved `dvc exp show --json` output with --json)") from None
+    if shown.returncode != 0:
+        raise SystemExit(f"compare: `dvc exp show` failed: {shown.stderr.strip()}")
+    return json.loads(shown.stdout)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", help="a saved `dvc exp show --json` output (default: run it)")
@@ -222,8 +253,7 @@ def main(argv=None) -> None:
     if args.json:
         exp_json = json.loads(Path(args.json).read_text())
     else:
-        exp_json = json.loads(subprocess.run(["dvc", "exp", "show", "--json", "--all-commits"], capture_output=True, text=True,
-                                             check=True).stdout)
+        exp_json = dvc_experiments()
     code = None
     if args.baseline:
         shas = subprocess.run(["git", "rev-parse", *args.baseline], capture_output=True, text=True,

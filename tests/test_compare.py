@@ -4,7 +4,9 @@ import json
 import pytest
 
 from onehead.compare import (bar_chart, collect, head_of, only_baseline, same_pipeline, seed_summary,
-                             strategy_of, table)
+                             strategy_of, strategy_settings, table)
+from onehead.compare import STRATEGY_KEYS
+from onehead.config import STRATEGY_NAMES, StrategyParams
 from test_pipeline import run
 
 
@@ -140,3 +142,25 @@ def test_commits_of_different_code_are_refused(tmp_path, monkeypatch):
         same_pipeline([first, docs, code])
     with pytest.raises(SystemExit, match=f"commit {unlocked[:7]} has no dvc.lock"):
         same_pipeline([unlocked, first])
+
+
+def test_the_settings_column_names_each_strategys_own_keys():
+    assert tuple(STRATEGY_KEYS) == STRATEGY_NAMES
+    read = {key for keys in STRATEGY_KEYS.values() for key in keys}
+    assert read == set(StrategyParams.model_fields) - {"names"}  # a new strategy key must be listed
+    section = {"ewc_lambda": 1.0, "ewc_decay": 1.0, "lwf_weight": 10.0, "lwf_temperature": 2.0,
+               "lwf_replay_weight": 0.0, "replay_per_step": 10, "replay_weight": 1.0}
+    ewc = strategy_settings({"strategy": {"names": ["ewc"], **section}})
+    assert ewc == "ewc_lambda 1, ewc_decay 1"
+    both = strategy_settings({"strategy": {"names": ["replay", "lwf"], **section}})
+    assert both == "replay_per_step 10, replay_weight 1, lwf_weight 10, lwf_temperature 2, lwf_replay_weight 0"
+    assert strategy_settings({"strategy": {"names": ["naive"], **section}}) == ""
+    assert strategy_settings({"strategy": {"names": ["ewc"], **section}, "model": {"head": "progressive"}}) == ""
+
+
+def test_without_dvc_on_path_the_message_says_what_to_do(monkeypatch, tmp_path):
+    from onehead.compare import main
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty folder: no dvc
+    with pytest.raises(SystemExit, match="`dvc` is not on PATH"):
+        main(["--out", str(tmp_path / "c.md"), "--chart", str(tmp_path / "c.png")])
+    assert not (tmp_path / "c.md").exists()
