@@ -3,9 +3,8 @@ import json
 
 import pytest
 
-from onehead.compare import (bar_chart, collect, head_of, only_baseline, same_pipeline, seed_summary,
-                             strategy_of, strategy_settings, table)
-from onehead.compare import STRATEGY_KEYS
+from onehead.compare import (STRATEGY_KEYS, bar_chart, collect, head_of, main, only_baseline, same_pipeline,
+                             seed_summary, strategy_of, strategy_settings, table)
 from onehead.config import STRATEGY_NAMES, StrategyParams
 from test_pipeline import run
 
@@ -159,7 +158,6 @@ def test_the_settings_column_names_each_strategys_own_keys():
 
 
 def test_without_dvc_on_path_the_message_says_what_to_do(monkeypatch, tmp_path):
-    from onehead.compare import main
     monkeypatch.setenv("PATH", str(tmp_path))  # an empty folder: no dvc
     with pytest.raises(SystemExit, match="`dvc` is not on PATH"):
         main(["--out", str(tmp_path / "c.md"), "--chart", str(tmp_path / "c.png")])
