@@ -54,7 +54,7 @@ def _runs(node, found: list, baseline: str) -> None:
                           "strategy": strategy_of(params), "settings": strategy_settings(params),
                           "head": head_of(params),
                           "seed": params.get("train", {}).get("seed"), "baseline": baseline,
-                          "setting": setting_of(baseline, params), "metrics": metrics})
+                          "setting": setting_of(baseline, params), "metrics": with_nulls_restored(metrics)})
     for value in node.values():
         if isinstance(value, (list, dict)):
             _runs(value, found, baseline)
@@ -87,6 +87,13 @@ def setting_of(baseline: str, params: dict) -> str:
     the seed share it."""
     train = {k: v for k, v in (params.get("train") or {}).items() if k != "seed"}
     return baseline + json.dumps({**params, "train": train}, sort_keys=True)
+
+
+def with_nulls_restored(metrics: dict) -> dict:
+    """evaluate.json with its null values back: `dvc exp show` leaves out a metric that is null, e.g. the
+    relative drop of a task whose baseline is 0."""
+    return {**metrics, **{section: {m: (metrics.get(section) or {}).get(m) for m in METRICS}
+                          for section in ("drop_rel_pct", "final_over_reference")}}
 
 
 def collect(exp_json, code: str | None = None) -> list[dict]:

@@ -162,3 +162,12 @@ def test_without_dvc_on_path_the_message_says_what_to_do(monkeypatch, tmp_path):
     with pytest.raises(SystemExit, match="`dvc` is not on PATH"):
         main(["--out", str(tmp_path / "c.md"), "--chart", str(tmp_path / "c.png")])
     assert not (tmp_path / "c.md").exists()
+
+
+def test_a_null_drop_that_dvc_left_out_is_shown_as_na(tmp_path):
+    exp = json.loads(json.dumps(EXP_JSON[1]))
+    del exp["data"]["metrics"]["metrics/evaluate.json"]["data"]["drop_rel_pct"]["map"]  # as dvc exp show gives it
+    runs = collect([exp], code="abc1234")
+    row = next(line for line in table(runs).splitlines() if "| main |" in line)
+    assert row.count("n/a") == 2  # AP and AP@0.5
+    assert bar_chart(runs, tmp_path / "c.png").stat().st_size > 5000
