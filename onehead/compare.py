@@ -167,7 +167,7 @@ def table(runs: list[dict]) -> str:
 def lowest_over_reference(metrics: dict) -> str:
     """The final furthest below its single-task reference, e.g. "0.08 (AP@0.5 (det))": a run can pass
     the drop criterion by never learning a task, and this column shows it."""
-    ratios = {k: v for k, v in (metrics.get("final_over_reference") or {}).items() if v is not None}
+    ratios = {k: v for k, v in metrics["final_over_reference"].items() if v is not None}
     if not ratios:
         return "n/a"
     key = min(ratios, key=ratios.get)
@@ -200,7 +200,7 @@ def seed_summary(runs: list[dict]) -> str:
         metrics = [r["metrics"] for r in group]
         cells = ([_mean_sd([m["final"][k] for m in metrics]) for k in METRICS]
                  + [_mean_sd([m["drop_rel_pct"][k] for m in metrics]) for k in FORGETTABLE]
-                 + [_mean_sd([m.get("final_over_reference", {}).get(k) for m in metrics]) for k in METRICS])
+                 + [_mean_sd([m["final_over_reference"][k] for m in metrics]) for k in METRICS])
         passed = sum(bool(m["pass"]["all"]) for m in metrics)
         first = group[0]
         strategy = f"{first['strategy']} ({first['settings']})" if first["settings"] else first["strategy"]
