@@ -21,6 +21,9 @@ import yaml
 from .catalog import METRIC_LABEL, METRICS, STAGE_INFO, STAGE_ORDER, task_of_metric
 from .report import markdown
 
+# stages that write no metric this table reads (report.md and its figures): commits that differ only
+# there ran the same pipeline
+UNSCORED_STAGES = ("report",)
 # the last stage's task has its baseline read after that stage: its drop is 0 by construction
 FORGETTABLE = tuple(m for m in METRICS if task_of_metric(m) != STAGE_INFO[STAGE_ORDER[-1]].task)
 # the params.yaml `strategy` keys each strategy reads (onehead/strategies/registry.py)
@@ -123,8 +126,8 @@ def only_baseline(exp_json: list, shas: list[str]) -> list:
 
 
 def pipeline_inputs(sha: str) -> dict:
-    """Every stage's command, params and dependencies (with their hashes) in `dvc.lock` at commit `sha`,
-    leaving out what the pipeline makes itself: its outputs and the stages' outputs used as inputs."""
+    """Every scoring stage's command, params and dependencies (with their hashes) in `dvc.lock` at commit
+    `sha`, leaving out what the pipeline makes itself: its outputs and the stages' outputs used as inputs."""
     shown = subprocess.run(["git", "show", f"{sha}:dvc.lock"], capture_output=True, text=True)
     if shown.returncode != 0:
         raise SystemExit(f"compare: commit {sha[:7]} has no dvc.lock, so its pipeline cannot be compared "
@@ -134,12 +137,12 @@ def pipeline_inputs(sha: str) -> dict:
     made = {out["path"] for stage in stages.values() for out in stage.get("outs") or []}
     return {name: {"cmd": stage.get("cmd"), "params": stage.get("params"),
                    "deps": [dep for dep in stage.get("deps") or [] if dep["path"] not in made]}
-            for name, stage in stages.items()}
+            for name, stage in stages.items() if name not in UNSCORED_STAGES}
 
 
 def same_pipeline(shas: list[str]) -> None:
     """Stop unless the commits ran the same pipeline: same commands, dependencies and params in dvc.lock
-    (they may differ in docs, tools like this one, or re-recorded outputs)."""
+    (they may differ in docs, tools like this one, the report, or re-recorded outputs)."""
     first = pipeline_inputs(shas[0])
     for sha in shas[1:]:
         theirs = pipeline_inputs(sha)

@@ -124,10 +124,11 @@ def test_commits_of_different_code_are_refused(tmp_path, monkeypatch):
         run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", path], tmp_path)
         return run(["git", "rev-parse", "HEAD"], tmp_path).stdout.strip()
 
-    def lock(model_md5, report_md5):
+    def lock(model_md5, report_md5, report_code="ccc"):
         return (f"schema: '2.0'\nstages:\n  train:\n    cmd: python train.py\n    deps:\n    - path: model.py\n"
                 f"      md5: {model_md5}\n    outs:\n    - path: model.pt\n      md5: {report_md5}\n"
-                f"  report:\n    cmd: python report.py\n    deps:\n    - path: model.pt\n      md5: {report_md5}\n")
+                f"  report:\n    cmd: python report.py\n    deps:\n    - path: model.pt\n      md5: {report_md5}\n"
+                f"    - path: report.py\n      md5: {report_code}\n")
 
     run(["git", "init", "-q"], tmp_path)
     monkeypatch.chdir(tmp_path)
@@ -136,6 +137,7 @@ def test_commits_of_different_code_are_refused(tmp_path, monkeypatch):
     docs = commit("docs/notes.md", "more words\n")
     rerun = commit("dvc.lock", lock("aaa", "222"))  # the same pipeline, its outputs recorded again
     same_pipeline([first, docs, rerun])
+    same_pipeline([first, commit("dvc.lock", lock("aaa", "111", report_code="ddd"))])  # only the report changed
     code = commit("dvc.lock", lock("bbb", "222"))
     with pytest.raises(SystemExit, match="differ in stages train"):
         same_pipeline([first, docs, code])
