@@ -43,6 +43,8 @@ def wait_for_queue(cwd: Path, timeout_s: float = 1200) -> None:
         if not re.search(r"\b(Queued|Running)\b", status):
             assert "Failed" not in status, status
             return
+        if "0 active" in status and not re.search(r"\bRunning\b", status):
+            shell("dvc queue start -j 1", cwd)  # the worker can exit with experiments still queued
         time.sleep(5)
     raise AssertionError("queued experiments did not finish")
 
